@@ -1,0 +1,152 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) strata.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The read -> plan -> apply -> report cycle shared by every resource module.
+
+A resource class supplies four pieces:
+  desired(params)        validated desired state, pure, called before connecting
+  read(ctx, desired)     current normalised state (may raise StrataError, e.g. unknown pool)
+  plan(current, desired) PURE: a Plan (ordered actions + before/after diff); unit-tested without libvirt
+  do_<op>(ctx, **args)   one method per action kind, used only outside check mode
+and facts(state) to report the resource after the task.
+
+Private to strata.libvirt; no compatibility promise.
+"""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
+from ansible_collections.strata.libvirt.plugins.module_utils._diff import DifferenceTracker
+from ansible_collections.strata.libvirt.plugins.module_utils import _connection
+from ansible_collections.strata.libvirt.plugins.module_utils import _ownership
+from ansible_collections.strata.libvirt.plugins.module_utils import _xml
+
+
+def common_argument_spec():
+    """Options every resource module has (documented in the strata.libvirt.connection fragment)."""
+    return dict(
+        uri=dict(type='str'),
+        state_dir=dict(type='path', default=_connection.DEFAULT_STATE_DIR),
+        lock_timeout=dict(type='int', default=_connection.DEFAULT_LOCK_TIMEOUT),
+        cluster=dict(type='str'),
+        adopt=dict(type='bool', default=False),
+    )
+
+
+class Action(object):
+    """One step of a plan: op selects the do_<op> method, text is what the user sees."""
+
+    def __init__(self, op, text, **args):
+        self.op = op
+        self.text = text
+        self.args = args
+
+    def __repr__(self):
+        return 'Action(%r, %r)' % (self.op, self.text)
+
+
+class Plan(object):
+    def __init__(self):
+        self.actions = []
+        self.diff = DifferenceTracker()
+        self.restart_required = False
+        self.warnings = []
+
+    def add(self, op, text, **args):
+        self.actions.append(Action(op, text, **args))
+
+    @property
+    def changed(self):
+        return bool(self.actions)
+
+    def ops(self):
+        return [action.op for action in self.actions]
+
+    def texts(self):
+        return [action.text for action in self.actions]
+
+
+class Context(object):
+    """What apply steps need: the connection, its canonical URI, the ownership registry, the module."""
+
+    def __init__(self, module, conn, uri, registry):
+        self.module = module
+        self.conn = conn
+        self.uri = uri
+        self.registry = registry
+
+
+class Resource(object):
+    kind = None               # key of the facts in the result, e.g. 'network'
+    reports_restart = False   # whether results carry restart_required
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+
+    def desired(self):
+        raise NotImplementedError
+
+    def read(self, ctx, desired):
+        raise NotImplementedError
+
+    def plan(self, current, desired):
+        raise NotImplementedError
+
+    def facts(self, state):
+        raise NotImplementedError
+
+    def apply(self, ctx, action):
+        getattr(self, 'do_' + action.op)(ctx, **action.args)
+
+    def result_extras(self):
+        """Extra top-level result keys a resource reports after apply (e.g. how a domain stopped)."""
+        return {}
+
+
+def run(module, resource_class):
+    """Run one resource module: validate, connect, lock, read, plan, apply (unless check mode), report."""
+    _connection.require_libvirt(module)
+    _xml.require_lxml(module)
+    resource = resource_class(module)
+    params = module.params
+    plan = None
+    done = []
+    try:
+        desired = resource.desired()
+        uri = _connection.resolve_uri(params.get('uri'))
+        conn = _connection.open_connection(uri)
+        try:
+            canonical = _connection.call('get the URI of the connection', conn.getURI) or uri
+            with _connection.hypervisor_lock(params['state_dir'], canonical, params['lock_timeout']):
+                registry = _ownership.OwnerRegistry(params['state_dir'], canonical, module).load()
+                ctx = Context(module, conn, canonical, registry)
+                current = resource.read(ctx, desired)
+                plan = resource.plan(current, desired)
+                if not module.check_mode:
+                    for action in plan.actions:
+                        resource.apply(ctx, action)
+                        done.append(action.text)
+                final = resource.read(ctx, desired) if (done and not module.check_mode) else current
+        finally:
+            try:
+                conn.close()
+            except Exception:  # pragma: no cover - closing a broken connection
+                pass
+    except StrataError as exc:
+        failed = dict(msg=str(exc))
+        if plan is not None:
+            failed.update(actions=plan.texts(), actions_done=done, changed=bool(done))
+        module.fail_json(**failed)
+
+    for warning in plan.warnings:
+        module.warn(warning)
+    result = dict(changed=plan.changed, actions=plan.texts(), diff=plan.diff.diff())
+    if resource.reports_restart:
+        result['restart_required'] = plan.restart_required
+    result[resource.kind] = resource.facts(final)
+    result.update(resource.result_extras())
+    module.exit_json(**result)

@@ -1,0 +1,163 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) strata.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Connection to libvirt, error mapping and the per-URI hypervisor lock.
+
+Private to strata.libvirt; no compatibility promise.
+"""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import contextlib
+import errno
+import hashlib
+import os
+import re
+import time
+import traceback
+
+try:
+    import fcntl
+    HAS_FCNTL = True
+except ImportError:  # pragma: no cover - not POSIX
+    HAS_FCNTL = False
+
+LIBVIRT_IMPORT_ERROR = None
+try:
+    import libvirt
+    HAS_LIBVIRT = True
+except ImportError:
+    libvirt = None
+    HAS_LIBVIRT = False
+    LIBVIRT_IMPORT_ERROR = traceback.format_exc()
+
+from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
+
+DEFAULT_URI = 'qemu:///system'
+DEFAULT_STATE_DIR = '/var/lib/strata-libvirt'
+DEFAULT_LOCK_TIMEOUT = 300
+
+
+def resolve_uri(uri, environ=None):
+    """The URI to use: the user's, else LIBVIRT_DEFAULT_URI, else qemu:///system."""
+    if uri:
+        return uri
+    environ = os.environ if environ is None else environ
+    return environ.get('LIBVIRT_DEFAULT_URI') or DEFAULT_URI
+
+
+def error_text(exc):
+    """A one-line description of a libvirt error (or any exception)."""
+    if HAS_LIBVIRT and isinstance(exc, libvirt.libvirtError):
+        msg = exc.get_error_message() or str(exc)
+        code = exc.get_error_code()
+        return '%s (libvirt error code %s)' % (msg, code)
+    return str(exc)
+
+
+def is_error(exc, *names):
+    """True when exc is a libvirtError whose code is one of the VIR_ERR_* names."""
+    if not (HAS_LIBVIRT and isinstance(exc, libvirt.libvirtError)):
+        return False
+    code = exc.get_error_code()
+    return any(getattr(libvirt, name, None) == code for name in names)
+
+
+def unsupported(exc):
+    """True when libvirt says the driver does not support a call or a flag."""
+    if is_error(exc, 'VIR_ERR_NO_SUPPORT'):
+        return True
+    return is_error(exc, 'VIR_ERR_INVALID_ARG') and 'unsupported flags' in (exc.get_error_message() or '')
+
+
+def call(what, func, *args):
+    """Call a libvirt function; turn a libvirt error into a StrataError that says what failed."""
+    try:
+        return func(*args)
+    except Exception as exc:  # libvirt.libvirtError, or TypeError from the binding
+        if HAS_LIBVIRT and isinstance(exc, libvirt.libvirtError):
+            hint = ''
+            if unsupported(exc):
+                hint = ' The libvirt driver behind this URI does not support this operation.'
+            raise StrataError('Failed to %s: %s.%s' % (what, error_text(exc), hint))
+        raise
+
+
+def require_libvirt(module):
+    if not HAS_LIBVIRT:
+        from ansible.module_utils.basic import missing_required_lib
+        module.fail_json(msg=missing_required_lib('libvirt-python (import libvirt)'),
+                         exception=LIBVIRT_IMPORT_ERROR)
+
+
+def _silence_libvirt_stderr():
+    # libvirt prints every error to stderr by default; we report them ourselves.
+    try:
+        libvirt.registerErrorHandler(lambda ctx, err: None, None)
+    except Exception:  # pragma: no cover
+        pass
+
+
+def open_connection(uri):
+    """Open a read-write connection; a clear message when it cannot be opened."""
+    _silence_libvirt_stderr()
+    try:
+        return libvirt.open(uri)
+    except libvirt.libvirtError as exc:
+        raise StrataError(
+            "Cannot connect to libvirt at uri '%s': %s. Is libvirtd (or virtqemud) running, and may this "
+            "user talk to it (root, or a member of the libvirt group)?" % (uri, error_text(exc)))
+
+
+def lock_path(state_dir, uri):
+    """Lock file of one hypervisor URI inside state_dir."""
+    return os.path.join(state_dir, 'locks', '%s.lock' % uri_slug(uri))
+
+
+def uri_slug(uri):
+    """A file-name-safe, collision-free key for a URI."""
+    readable = re.sub(r'[^A-Za-z0-9._-]+', '_', uri).strip('_')[:48]
+    return '%s-%s' % (readable, hashlib.sha256(uri.encode('utf-8')).hexdigest()[:12])
+
+
+def ensure_dir(path, mode=0o700):
+    try:
+        os.makedirs(path, mode)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            raise StrataError("Cannot create state directory '%s' (option state_dir): %s" % (path, exc))
+
+
+@contextlib.contextmanager
+def hypervisor_lock(state_dir, uri, timeout=DEFAULT_LOCK_TIMEOUT, poll=0.2):
+    """Exclusive fcntl lock for one URI, held around read-plan-apply.
+
+    Tasks that run in parallel against the same hypervisor (forks, async, several plays) queue here,
+    so none of them plans against a state another one is changing.
+    """
+    path = lock_path(state_dir, uri)
+    ensure_dir(os.path.dirname(path))
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StrataError("Cannot open the lock file '%s' (option state_dir): %s" % (path, exc))
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if HAS_FCNTL:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except (IOError, OSError) as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StrataError("Timed out after %ss waiting for the lock '%s' of uri '%s' "
+                                      "(another task is changing this hypervisor)" % (timeout, path, uri))
+                time.sleep(poll)
+        yield path
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

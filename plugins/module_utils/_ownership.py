@@ -1,0 +1,164 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) strata.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Ownership marks: which libvirt objects strata.libvirt created (or was told to adopt).
+
+Two mechanisms, chosen per object kind by what libvirt 9.0 can store (measured, see the pool,
+network and volume module docs):
+
+- domains and networks keep ``<metadata><strata:owner xmlns:strata=NAMESPACE cluster=.../></metadata>``
+  in their own XML: the mark travels with the object and is visible to every client;
+- storage pools and volumes have no ``<metadata>`` in libvirt 9.0 (their parsers drop it), so a
+  registry file per URI under ``state_dir`` records them, keyed by what libvirt cannot reuse by
+  accident: the pool's UUID, the volume's key (its path). It is written atomically under the
+  per-URI lock.
+
+Private to strata.libvirt; no compatibility promise.
+"""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import json
+import os
+import tempfile
+
+from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
+from ansible_collections.strata.libvirt.plugins.module_utils._connection import ensure_dir, uri_slug
+from ansible_collections.strata.libvirt.plugins.module_utils import _xml
+
+NAMESPACE = 'https://github.com/strata-libvirt/strata.libvirt/xmlns/owner/1'
+PREFIX = 'strata'
+OWNER_TAG = '{%s}owner' % NAMESPACE
+
+NOT_OWNED = {'owned': False, 'cluster': None}
+
+
+def owner(cluster=None):
+    return {'owned': True, 'cluster': cluster or None}
+
+
+def read_mark(root):
+    """The ownership found in an object's XML (domains, networks)."""
+    metadata = root.find('metadata')
+    if metadata is None:
+        return dict(NOT_OWNED)
+    mark = metadata.find(OWNER_TAG)
+    if mark is None:
+        return dict(NOT_OWNED)
+    return owner(mark.get('cluster'))
+
+
+def set_mark(root, cluster=None):
+    """Put our mark into an object's XML, replacing an older one; other metadata stays."""
+    metadata = root.find('metadata')
+    if metadata is None:
+        metadata = _xml.etree.Element('metadata')
+        # libvirt accepts <metadata> anywhere, but keep it after <name>/<uuid> for readability
+        anchor = root.find('uuid')
+        if anchor is None:
+            anchor = root.find('name')
+        if anchor is not None:
+            anchor.addnext(metadata)
+        else:
+            root.insert(0, metadata)
+    for old in metadata.findall(OWNER_TAG):
+        metadata.remove(old)
+    mark = _xml.etree.SubElement(metadata, OWNER_TAG, nsmap={PREFIX: NAMESPACE})
+    if cluster:
+        mark.set('cluster', cluster)
+    return root
+
+
+def check_owner(kind, name, current_owner, cluster, adopt):
+    """Decide, before any change, whether we may touch an existing object.
+
+    Returns the text of an 'adopt' action when the mark must be added or changed, None when the
+    object is already ours; raises StrataError when it is not ours and adopt is not set.
+    """
+    if not current_owner.get('owned'):
+        if not adopt:
+            raise StrataError(
+                "%s '%s' exists but was not created by strata.libvirt (it has no strata ownership mark); "
+                "refusing to modify or remove it. Set adopt=true to take it over." % (kind, name))
+        return "adopt %s '%s' (add the strata ownership mark%s)" % (
+            kind, name, (", cluster '%s'" % cluster) if cluster else '')
+    have = current_owner.get('cluster')
+    if cluster and have != cluster:
+        if not adopt:
+            raise StrataError(
+                "%s '%s' belongs to cluster '%s', not to cluster '%s' (option cluster); refusing to modify "
+                "or remove it. Set adopt=true to move it to cluster '%s'." % (kind, name, have, cluster, cluster))
+        return "adopt %s '%s' (move it from cluster '%s' to cluster '%s')" % (kind, name, have, cluster)
+    return None
+
+
+class OwnerRegistry(object):
+    """Ownership of pools and volumes of one URI, in one JSON file written atomically.
+
+    Must be used under the per-URI lock (see _connection.hypervisor_lock).
+    """
+
+    SECTIONS = ('pools', 'volumes')
+
+    def __init__(self, state_dir, uri, module=None):
+        self.uri = uri
+        self.module = module
+        self.path = os.path.join(state_dir, 'owners', '%s.json' % uri_slug(uri))
+        self.data = None
+
+    def load(self):
+        data = {'version': 1, 'uri': self.uri, 'pools': {}, 'volumes': {}}
+        try:
+            with open(self.path, 'r') as handle:
+                loaded = json.load(handle)
+        except IOError:
+            loaded = {}
+        except ValueError as exc:
+            raise StrataError("The ownership registry '%s' is not valid JSON (%s); fix or remove it" % (self.path, exc))
+        for section in self.SECTIONS:
+            data[section].update(loaded.get(section) or {})
+        self.data = data
+        return self
+
+    def get(self, section, key):
+        if self.data is None:
+            self.load()
+        entry = self.data[section].get(key)
+        if entry is None:
+            return dict(NOT_OWNED)
+        return owner(entry.get('cluster'))
+
+    def record(self, section, key, cluster=None, **info):
+        if self.data is None:
+            self.load()
+        entry = dict(info)
+        entry['cluster'] = cluster or None
+        self.data[section][key] = entry
+        self.save()
+
+    def forget(self, section, key):
+        if self.data is None:
+            self.load()
+        if self.data[section].pop(key, None) is not None:
+            self.save()
+
+    def save(self):
+        directory = os.path.dirname(self.path)
+        ensure_dir(directory)
+        fd, tmp = tempfile.mkstemp(prefix='.owners-', dir=directory)
+        try:
+            with os.fdopen(fd, 'w') as handle:
+                json.dump(self.data, handle, indent=2, sort_keys=True)
+                handle.write('\n')
+                handle.flush()
+                os.fsync(handle.fileno())
+            if self.module is not None:
+                self.module.atomic_move(tmp, self.path)
+            else:
+                os.rename(tmp, self.path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)

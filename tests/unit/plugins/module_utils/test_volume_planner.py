@@ -1,0 +1,152 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) strata.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The volume planner as a pure function: no libvirt involved."""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import struct
+
+import pytest
+
+pytest.importorskip('lxml')
+
+from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
+from ansible_collections.strata.libvirt.plugins.module_utils import _volume, _ownership
+from ansible_collections.strata.libvirt.plugins.module_utils._xml import parse_xml
+
+G = 1024 ** 3
+
+
+def params(**kwargs):
+    base = dict(name='v1', pool='p1', state='present', capacity=None, format=None, backing_volume=None,
+                backing_file=None, backing_format=None, clone_from=None, upload=None, recreate=False,
+                cluster=None, adopt=False, xml=None)
+    base.update(kwargs)
+    return base
+
+
+def desired(**kwargs):
+    return _volume.desired_from_params(params(**kwargs))
+
+
+def current(exists=True, capacity=G, fmt='qcow2', backing=None, owned=True, users=(), source=None):
+    state = {'exists': exists, 'name': 'v1', 'pool': 'p1', 'source': source or {}}
+    if exists:
+        state.update(config={'capacity': capacity, 'allocation': 0, 'format': fmt, 'path': '/srv/p1/v1',
+                             'key': '/srv/p1/v1', 'backing': backing},
+                     owner=_ownership.owner() if owned else dict(_ownership.NOT_OWNED), users=list(users))
+    return state
+
+
+BASE = {'path': '/srv/p1/base', 'format': 'qcow2', 'capacity': 2 * G}
+
+
+def test_new_empty_volume_needs_capacity():
+    with pytest.raises(StrataError, match="Option capacity: required to create volume 'v1' in pool 'p1'"):
+        _volume.plan_volume(current(False), desired())
+    plan = _volume.plan_volume(current(False), desired(capacity='35G'))
+    assert plan.ops() == ['create']
+    root = parse_xml(plan.actions[0].args['xml'])
+    assert root.find('capacity').text == str(35 * G) and root.find('target/format').get('type') == 'qcow2'
+    assert plan.diff.after()['volume'] == {'capacity': 35 * G, 'format': 'qcow2', 'backing': None}
+
+
+def test_capacity_is_rounded_to_sectors():
+    assert desired(capacity='1000')['capacity'] == 1024
+
+
+def test_overlay_defaults_to_backing_size_and_never_smaller():
+    plan = _volume.plan_volume(current(False, source=BASE), desired(backing_volume='base'))
+    root = parse_xml(plan.actions[0].args['xml'])
+    assert root.find('backingStore/path').text == '/srv/p1/base' and root.find('capacity').text == str(2 * G)
+    assert 'copy-on-write overlay' in plan.actions[0].text
+    with pytest.raises(StrataError, match=r'Option capacity: 1G \(1073741824 bytes\) is smaller than the backing '
+                                          r'image \(2G \(2147483648 bytes\)\)'):
+        _volume.plan_volume(current(False, source=BASE), desired(backing_volume='base', capacity='1G'))
+    with pytest.raises(StrataError, match='must be qcow2, not raw'):
+        desired(backing_volume='base', format='raw')
+
+
+def test_clone_then_grow():
+    plan = _volume.plan_volume(current(False, source=BASE), desired(clone_from='base', capacity='3G'))
+    assert plan.ops() == ['clone', 'resize']
+    assert plan.actions[0].args['source'] == ('p1', 'base') and plan.actions[1].args['capacity'] == 3 * G
+    assert parse_xml(plan.actions[0].args['xml']).find('capacity').text == str(2 * G)
+    plan = _volume.plan_volume(current(False, source=BASE), desired(clone_from='other/base'))
+    assert plan.ops() == ['clone'] and plan.actions[0].args['source'] == ('other', 'base')
+    with pytest.raises(StrataError, match='keeps the format'):
+        _volume.plan_volume(current(False, source=BASE), desired(clone_from='base', format='raw'))
+
+
+def test_upload_detects_qcow2_and_its_virtual_size(tmp_path):
+    image = tmp_path / 'img.qcow2'
+    image.write_bytes(b'QFI\xfb' + b'\0' * 20 + struct.pack('>Q', 3 * G) + b'\0' * 100)
+    want = desired(upload=str(image))
+    assert want['upload']['format'] == 'qcow2' and want['upload']['capacity'] == 3 * G
+    plan = _volume.plan_volume(current(False), want)
+    assert plan.ops() == ['create', 'upload'] and plan.actions[1].args['length'] == 132
+    with pytest.raises(StrataError, match='Option format: raw, but the file .* is qcow2'):
+        desired(upload=str(image), format='raw')
+    with pytest.raises(StrataError, match="Option upload: '/nonexistent' is not a file"):
+        desired(upload='/nonexistent')
+
+
+def test_existing_volume_same_is_no_change_and_grows():
+    assert _volume.plan_volume(current(), desired(capacity='1G', format='qcow2')).actions == []
+    assert _volume.plan_volume(current(), desired()).actions == []
+    plan = _volume.plan_volume(current(), desired(capacity='2G'))
+    assert plan.ops() == ['resize'] and plan.actions[0].args['capacity'] == 2 * G
+    assert plan.diff.diff() == {'before': {'state': 'present', 'volume': {'capacity': G, 'format': 'qcow2', 'backing': None}},
+                                'after': {'state': 'present', 'volume': {'capacity': 2 * G, 'format': 'qcow2', 'backing': None}}}
+
+
+def test_shrink_is_an_error_naming_both_sizes():
+    with pytest.raises(StrataError, match=r'Option capacity: 512M \(536870912 bytes\) is smaller than the current '
+                                          r'capacity 1G \(1073741824 bytes\)'):
+        _volume.plan_volume(current(), desired(capacity='512M'))
+
+
+def test_immutable_changes_need_recreate():
+    with pytest.raises(StrataError, match=r'format is qcow2, wanted raw\); set recreate=true'):
+        _volume.plan_volume(current(), desired(format='raw', capacity='1G'))
+    plan = _volume.plan_volume(current(), desired(format='raw', capacity='1G', recreate=True))
+    assert plan.ops() == ['delete', 'create']
+    with pytest.raises(StrataError, match='backing is None, wanted /srv/p1/base'):
+        _volume.plan_volume(current(source=BASE), desired(backing_volume='base', capacity='2G'))
+
+
+def test_ownership_and_users():
+    with pytest.raises(StrataError, match="volume 'p1/v1' exists but was not created by strata.libvirt"):
+        _volume.plan_volume(current(owned=False), desired(capacity='2G'))
+    assert _volume.plan_volume(current(owned=False), desired(adopt=True)).ops() == ['adopt']
+    with pytest.raises(StrataError, match="is the backing file of web1, web2; remove those first"):
+        _volume.plan_volume(current(users=['web1', 'web2']), desired(state='absent'))
+    assert _volume.plan_volume(current(), desired(state='absent')).ops() == ['delete']
+    assert _volume.plan_volume(current(False), desired(state='absent')).ops() == []
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(name='v 1'), "Option name: invalid name 'v 1'"),
+    (dict(pool='p:1'), "Option pool: invalid name 'p:1'"),
+    (dict(capacity='12Q'), "Option capacity: invalid size '12Q'"),
+    (dict(backing_volume='a/b/c'), "Option backing_volume: 'a/b/c' is neither"),
+    (dict(backing_file='rel/path'), "Option backing_file: 'rel/path' is not an absolute path"),
+    (dict(clone_from='v1'), 'Option clone_from: a volume cannot be cloned from itself'),
+    (dict(xml='<volume><name>v1</name>'), 'Option xml: malformed XML'),
+    (dict(xml='<volume><name>v2</name></volume>'), "Option xml: <name> is 'v2'"),
+])
+def test_bad_input(kwargs, match):
+    with pytest.raises(StrataError, match=match):
+        desired(**kwargs)
+
+
+def test_xml_escape_hatch_compares_capacity_in_units():
+    want = desired(xml="<volume><name>v1</name><capacity unit='G'>1</capacity><target><format type='qcow2'/></target></volume>")
+    assert want['capacity'] == G and want['format'] == 'qcow2'
+    assert _volume.plan_volume(current(), want).actions == []
+    plan = _volume.plan_volume(current(False), want)
+    assert plan.ops() == ['create'] and "unit=\"G\"" in plan.actions[0].args['xml']

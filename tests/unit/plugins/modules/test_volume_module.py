@@ -1,0 +1,116 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) strata.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""strata.libvirt.volume end to end against libvirt's test:///default driver.
+
+The test driver has no virStorageVolResize and no virStorageVolUpload: for those the tests check
+the plan in check mode and that the real run reports the driver's refusal clearly.
+"""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import pytest
+
+libvirt = pytest.importorskip('libvirt')
+
+from ansible_collections.strata.libvirt.plugins.modules import pool, volume
+
+G = 1024 ** 3
+
+
+@pytest.fixture
+def strata_pool(run_module, hv):
+    result = run_module(pool, name='strata-ut-vols', path='/srv/strata-ut-vols', state='running')
+    assert result['changed'], result
+    return hv.storagePoolLookupByName('strata-ut-vols')
+
+
+def test_four_steps_empty_volume(four_steps, strata_pool):
+    results = four_steps(volume, name='base.qcow2', pool='strata-ut-vols', capacity='1G', cluster='ut')
+    assert results[0]['actions'] == ["create volume 'base.qcow2' in pool 'strata-ut-vols' (qcow2, 1G (1073741824 bytes))"]
+    assert results[0]['diff']['after']['volume'] == {'capacity': G, 'format': 'qcow2', 'backing': None}
+    vol = strata_pool.storageVolLookupByName('base.qcow2')
+    assert vol.info()[1] == G
+    assert results[1]['volume']['ownership'] == {'owned': True, 'cluster': 'ut'}
+
+
+def test_check_mode_creates_nothing(run_module, strata_pool):
+    assert run_module(volume, check=True, name='v.qcow2', pool='strata-ut-vols', capacity='1G')['changed']
+    assert strata_pool.listVolumes() == []
+
+
+def test_overlay_and_clone_and_protection_of_backing(run_module, strata_pool):
+    run_module(volume, name='base.qcow2', pool='strata-ut-vols', capacity='1G')
+    overlay = run_module(volume, name='web1.qcow2', pool='strata-ut-vols', backing_volume='base.qcow2')
+    assert overlay['changed'] and overlay['volume']['backing'] == {'path': '/srv/strata-ut-vols/base.qcow2',
+                                                                   'format': 'qcow2'}
+    assert overlay['volume']['capacity'] == G
+    assert not run_module(volume, name='web1.qcow2', pool='strata-ut-vols', backing_volume='base.qcow2')['changed']
+    clone = run_module(volume, name='copy.qcow2', pool='strata-ut-vols', clone_from='base.qcow2')
+    assert clone['actions'] == ["clone volume 'copy.qcow2' in pool 'strata-ut-vols' from strata-ut-vols/base.qcow2"]
+    assert clone['volume']['backing'] is None and clone['volume']['capacity'] == G
+    refused = run_module(volume, name='base.qcow2', pool='strata-ut-vols', state='absent')
+    assert refused['failed'] and 'is the backing file of web1.qcow2' in refused['msg']
+    assert 'base.qcow2' in strata_pool.listVolumes()
+    assert run_module(volume, name='web1.qcow2', pool='strata-ut-vols', state='absent')['changed']
+    assert run_module(volume, name='base.qcow2', pool='strata-ut-vols', state='absent')['changed']
+    assert not run_module(volume, name='base.qcow2', pool='strata-ut-vols', state='absent')['changed']
+    assert sorted(strata_pool.listVolumes()) == ['copy.qcow2']
+
+
+def test_grow_is_planned_and_shrink_refused(run_module, strata_pool):
+    run_module(volume, name='v.qcow2', pool='strata-ut-vols', capacity='1G')
+    planned = run_module(volume, check=True, diff=True, name='v.qcow2', pool='strata-ut-vols', capacity='2G')
+    assert planned['actions'] == ["grow volume 'v.qcow2' in pool 'strata-ut-vols' from 1G (1073741824 bytes) "
+                                  "to 2G (2147483648 bytes)"]
+    assert planned['diff']['after']['volume']['capacity'] == 2 * G
+    real = run_module(volume, name='v.qcow2', pool='strata-ut-vols', capacity='2G')
+    assert real['failed'] and 'does not support this operation' in real['msg'] and real['actions_done'] == []
+    shrink = run_module(volume, name='v.qcow2', pool='strata-ut-vols', capacity='512M')
+    assert shrink['failed'] and '512M (536870912 bytes) is smaller than the current capacity 1G' in shrink['msg']
+
+
+def test_upload_plan(run_module, strata_pool, tmp_path):
+    image = tmp_path / 'disk.raw'
+    image.write_bytes(b'\0' * 4096)
+    planned = run_module(volume, check=True, name='up.raw', pool='strata-ut-vols', upload=str(image))
+    assert planned['actions'] == ["create volume 'up.raw' in pool 'strata-ut-vols' (raw)",
+                                  "upload %s into volume 'up.raw' in pool 'strata-ut-vols'" % image]
+    real = run_module(volume, name='up.raw', pool='strata-ut-vols', upload=str(image))
+    assert real['failed'] and real['actions_done'] == ["create volume 'up.raw' in pool 'strata-ut-vols' (raw)"]
+    assert 'the volume created for it was removed again' in real['msg']
+    assert strata_pool.listVolumes() == []
+
+
+def test_foreign_volume_refused(run_module, hv, strata_pool):
+    strata_pool.createXML("<volume><name>foreign.img</name><capacity>1048576</capacity></volume>", 0)
+    for params in (dict(capacity='2M'), dict(state='absent')):
+        result = run_module(volume, name='foreign.img', pool='strata-ut-vols', **params)
+        assert result['failed'] and 'not created by strata.libvirt' in result['msg'] and 'adopt=true' in result['msg']
+    assert 'foreign.img' in strata_pool.listVolumes()
+    assert run_module(volume, name='foreign.img', pool='strata-ut-vols', adopt=True)['actions'][0].startswith('adopt')
+    assert run_module(volume, name='foreign.img', pool='strata-ut-vols', state='absent')['changed']
+
+
+@pytest.mark.parametrize('params,match', [
+    (dict(pool='no-such-pool'), "Option pool: storage pool 'no-such-pool' does not exist"),
+    (dict(capacity='ten'), "Option capacity: invalid size 'ten'"),
+    (dict(name='x y'), "Option name: invalid name 'x y'"),
+    (dict(backing_volume='missing.qcow2', capacity=None), "Option backing_volume: volume 'missing.qcow2' does not exist"),
+    (dict(xml='<volume><name>v.qcow2</name>', capacity=None), 'Option xml: malformed XML'),
+])
+def test_bad_input(run_module, strata_pool, params, match):
+    args = dict(name='v.qcow2', pool='strata-ut-vols', capacity='1G')
+    args.update(params)
+    result = run_module(volume, **dict((k, v) for k, v in args.items() if v is not None))
+    assert result['failed'] and match in result['msg'], result['msg']
+    assert strata_pool.listVolumes() == []
+
+
+def test_stopped_pool_is_reported(run_module, strata_pool):
+    strata_pool.destroy()
+    result = run_module(volume, name='v.qcow2', pool='strata-ut-vols', capacity='1G')
+    assert result['failed'] and "storage pool 'strata-ut-vols' is not active" in result['msg']
