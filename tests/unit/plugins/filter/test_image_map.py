@@ -1,0 +1,27 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) strata.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The image map filters, as the roles call them (controller side)."""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.strata.libvirt.plugins.filter.image_map import FilterModule
+
+MAP = {
+    'default_label': 'stable',
+    'aliases': {'stable': 'debian', 'debian': 'debian-12'},
+    'images': {'debian-12': {'source': 'https://example.org/debian-12.qcow2', 'checksum': 'sha512:https://example.org/SHA512SUMS'}},
+}
+
+
+def test_filter_plugin():
+    filters = FilterModule().filters()
+    assert filters['resolve_image'](MAP, 'debian')['label'] == 'debian-12'
+    with pytest.raises(AnsibleFilterError, match='unknown image label'):
+        filters['resolve_image'](MAP, 'nope')
