@@ -58,6 +58,32 @@ class Plan(object):
     def add(self, op, text, **args):
         self.actions.append(Action(op, text, **args))
 
+    def add_define(self, kind, name, exists, persistent, changed_keys, adopt_text, xml):
+        """Plan a (re)definition when the object is new, transient, changed or being adopted."""
+        if persistent and not changed_keys and not adopt_text:
+            return
+        if not exists:
+            text = "define %s '%s'" % (kind, name)
+        elif not persistent:
+            text = "define transient %s '%s' persistently" % (kind, name)
+        elif changed_keys:
+            text = "redefine %s '%s' (%s)" % (kind, name, ', '.join(changed_keys))
+        else:
+            text = adopt_text
+        if adopt_text and text != adopt_text:
+            text += '; ' + adopt_text
+        self.add('define', text, xml=xml)
+
+    def add_autostart(self, kind, name, exists, current, wanted):
+        """Plan libvirt's autostart flag when the user set it (wanted is True/False/None)."""
+        if wanted is None:
+            return
+        have = bool(current.get('autostart')) if exists else False
+        self.diff.add('autostart', have if exists else None, wanted)
+        if have != wanted:
+            self.add('autostart', "%s autostart of %s '%s'" % ('enable' if wanted else 'disable', kind, name),
+                     value=wanted)
+
     @property
     def changed(self):
         return bool(self.actions)

@@ -377,18 +377,7 @@ def plan_domain(current, desired):
     _ownership.set_mark(new_root, cluster)
 
     persistent = exists and current.get('persistent')
-    if not persistent or changed or adopt_text:
-        if not exists:
-            text = "define domain '%s'" % name
-        elif not persistent:
-            text = "define transient domain '%s' persistently" % name
-        elif changed:
-            text = "redefine domain '%s' (%s)" % (name, ', '.join(changed))
-        else:
-            text = adopt_text
-        if adopt_text and text != adopt_text:
-            text += '; ' + adopt_text
-        plan.add('define', text, xml=_xml.to_text(new_root))
+    plan.add_define('domain', name, exists, persistent, changed, adopt_text, _xml.to_text(new_root))
 
     state = current.get('state') if exists else None
     stopping = active and desired['state'] == 'stopped'
@@ -414,12 +403,7 @@ def plan_domain(current, desired):
     else:
         after_state = state_word(current)
     plan.diff.add('state', state_word(current) if exists else 'absent', after_state)
-    if desired['autostart'] is not None:
-        have_autostart = bool(current.get('autostart')) if exists else False
-        plan.diff.add('autostart', have_autostart if exists else None, desired['autostart'])
-        if have_autostart != desired['autostart']:
-            plan.add('autostart', "%s autostart of domain '%s'" % ('enable' if desired['autostart'] else 'disable', name),
-                     value=desired['autostart'])
+    plan.add_autostart('domain', name, exists, current, desired['autostart'])
     return plan
 
 

@@ -373,20 +373,9 @@ def plan_network(current, desired):
     _ownership.set_mark(new_root, cluster)
 
     persistent = exists and current.get('persistent')
-    if not persistent or redefine_keys or adopt_text:
-        if not exists:
-            text = "define network '%s'" % name
-        elif not persistent:
-            text = "define transient network '%s' persistently" % name
-        elif redefine_keys:
-            text = "redefine network '%s' (%s)" % (name, ', '.join(redefine_keys))
-        else:
-            text = adopt_text
-        if adopt_text and text != adopt_text:
-            text += '; ' + adopt_text
-        plan.add('define', text, xml=_xml.to_text(new_root))
-        if not persistent and exists:
-            live_changes = {}  # the new definition already holds them; live handled below
+    plan.add_define('network', name, exists, persistent, redefine_keys, adopt_text, _xml.to_text(new_root))
+    if not persistent and exists:
+        live_changes = {}  # the new definition already holds them; live handled below
 
     restart = active and not stopping and bool(live_diffs)
     if restart and desired['restart']:
@@ -412,12 +401,7 @@ def plan_network(current, desired):
         plan.add('stop', "stop network '%s'" % name)
     after_state = 'running' if (starting or (active and not stopping)) else 'stopped'
     plan.diff.add('state', before_state, after_state)
-    if desired['autostart'] is not None:
-        have_autostart = bool(current.get('autostart')) if exists else False
-        plan.diff.add('autostart', have_autostart if exists else None, desired['autostart'])
-        if have_autostart != desired['autostart']:
-            plan.add('autostart', "%s autostart of network '%s'" % ('enable' if desired['autostart'] else 'disable', name),
-                     value=desired['autostart'])
+    plan.add_autostart('network', name, exists, current, desired['autostart'])
     return plan
 
 

@@ -242,12 +242,7 @@ def plan_pool(current, desired):
     if stopping:
         plan.add('stop', "stop pool '%s'" % name)
     plan.diff.add('state', before_state, 'running' if (starting or (active and not stopping)) else 'stopped')
-    if desired['autostart'] is not None:
-        have_autostart = bool(current.get('autostart')) if exists else False
-        plan.diff.add('autostart', have_autostart if exists else None, desired['autostart'])
-        if have_autostart != desired['autostart']:
-            plan.add('autostart', "%s autostart of pool '%s'" % ('enable' if desired['autostart'] else 'disable', name),
-                     value=desired['autostart'])
+    plan.add_autostart('pool', name, exists, current, desired['autostart'])
     return plan
 
 
