@@ -88,4 +88,3 @@ def test_resolve_vm_precedence():
     assert vm['resources']['disk_bytes'] == 30 * G and vm['resources']['vcpus'] == 2
     with pytest.raises(StrataError, match="VM 'x': unknown size 'xl'"):
         _imagemap.resolve_vm(MAP, {'name': 'x', 'size': 'xl'})
-
