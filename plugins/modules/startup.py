@@ -1,0 +1,433 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) strata.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: startup
+short_description: Start libvirt VMs tier by tier with readiness probes, stop them in reverse order
+version_added: 0.1.0
+description:
+  - Brings a set of existing libvirt domains up in dependency order. Each VM has a O(vms[].tier) number
+    or a list of VMs it comes O(vms[].after). The VMs of one tier are started together and the next tier
+    starts only when every VM of this tier passed all its readiness probes (libvirt state, guest agent,
+    TCP, SSH, HTTP, cloud-init finished, a command on the hypervisor).
+  - Stops them in the reverse order with O(state=stopped), an ACPI shutdown, a grace period per VM, then
+    a forced power-off, and says which VMs had to be forced.
+  - The whole definition is validated before anything is started or stopped, unknown names in
+    O(vms[].after) and dependency cycles included.
+  - The same engine runs at boot time in the systemd service installed by the role
+    P(strata.libvirt.boot_order#role), from the config this module returns in RV(config).
+  - Progress. The VMs of one task are waited for concurrently, and every event (start issued, each probe
+    passed, ready, forced) is appended to O(log_file) as it happens. To see progress in Ansible's own output,
+    run one tier per task with O(tiers) (the role pattern in the examples).
+author:
+  - strata.libvirt contributors (@strata-libvirt)
+extends_documentation_fragment:
+  - strata.libvirt.attributes
+attributes:
+  check_mode:
+    details:
+      - Check mode reads the domains' states and returns RV(plan), the ordered tiers and what each VM would
+        get (start, stop, none), with C(changed) predicted truthfully. It does not run the probes.
+  diff_mode:
+    support: none
+    details:
+      - The plan in RV(plan) and RV(actions) is the change report; there is no before/after diff.
+  idempotent:
+    details:
+      - V(started) leaves running VMs running (they are still probed); V(stopped) leaves stopped VMs alone.
+options:
+  uri:
+    description:
+      - libvirt connection URI.
+      - When not set, the E(LIBVIRT_DEFAULT_URI) environment variable of the managed node is used, and
+        when that is not set either, V(qemu:///system).
+    type: str
+  state_dir:
+    description:
+      - Directory on the managed node of the per-URI lock shared with the other strata.libvirt modules.
+      - The lock is held while states are read and start calls are issued, not while probes wait.
+    type: path
+    default: /var/lib/strata-libvirt
+  lock_timeout:
+    description: Seconds to wait for the per-URI lock.
+    type: int
+    default: 300
+  state:
+    description:
+      - V(started) starts the VMs that are not running, tier by tier, and waits until each is ready.
+        Running VMs are not touched but are probed all the same, in their tier's turn.
+      - V(stopped) shuts them down tier by tier in reverse order (the last tier first), each tier in parallel.
+      - V(present) only validates the definition and returns RV(plan) and RV(config); with O(autostart) it also
+        sets the VMs' libvirt autostart flag (the boot_order role uses this to turn libvirt's autostart off).
+    type: str
+    choices: [started, stopped, present]
+    default: started
+  vms:
+    description:
+      - The VMs, existing libvirt domains (define them first, for example with the domain module).
+      - Tiers are the topological levels of the dependency graph. A VM with O(vms[].tier=N) depends on every
+        VM with an explicit tier lower than N; a VM with O(vms[].after) depends on the VMs it names. Tier
+        indexes in results and in O(tiers) count these levels from 0, in start order.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Name of the libvirt domain.
+        type: str
+        required: true
+      tier:
+        description:
+          - Start tier number (0 first). VMs with the same number start together. Not together with O(vms[].after).
+          - Without O(vms[].tier) and O(vms[].after), a VM is in tier 0.
+        type: int
+      after:
+        description: Names of the VMs that must be ready before this one starts. Not together with O(vms[].tier).
+        type: list
+        elements: str
+      address:
+        description:
+          - IPv4 address (or host name) of the VM used by the O(vms[].probes[].type=tcp), V(ssh), V(http) and V(cloud_init)
+            (via ssh) probes that have no O(vms[].probes[].host).
+          - When not set it is discovered, in this order, from a static DHCP host entry for the domain's MAC address
+            on its libvirt network, from the network's DHCP leases, and from the guest agent. A lease is only an
+            address source, never a readiness signal (a reused MAC shows a stale lease at once).
+        type: str
+      timeout:
+        description: Seconds this VM may take, from its tier's start, to pass all its probes. Default O(timeout).
+        type: float
+      grace:
+        description: Seconds between the shutdown request and the forced power-off for this VM. Default O(grace).
+        type: float
+      probes:
+        description:
+          - Readiness probes, run one after the other in this order; all must pass. Each is retried every
+            O(vms[].probes[].interval) seconds until it passes or the VM's timeout is reached.
+          - Without probes a VM is ready when libvirt reports it running (V(running)).
+        type: list
+        elements: dict
+        suboptions:
+          type:
+            description:
+              - Each type takes only its own options (and O(vms[].probes[].interval)); another option is an error.
+              - V(running) the libvirt state is running.
+              - V(agent) the QEMU guest agent answers C(guest-ping).
+              - V(tcp) a TCP connection to O(vms[].probes[].host) (default the VM's address) and O(vms[].probes[].port) succeeds.
+              - V(ssh) the SSH server sends its banner; with O(vms[].probes[].user) a non-interactive login
+                (the hypervisor's C(ssh) client, O(vms[].probes[].key_file)) runs C(true).
+              - V(http) a GET of O(vms[].probes[].url) answers one of O(vms[].probes[].status), and the body matches
+                O(vms[].probes[].body) when given.
+              - V(cloud_init) C(cloud-init status) reports C(done) in the guest, through the guest agent
+                (C(guest-exec)) or over SSH (O(vms[].probes[].via)). A status of C(error) fails the probe at once.
+              - V(command) a command on the hypervisor exits 0. It gets E(STRATA_VM_NAME) and, when known, E(STRATA_VM_ADDRESS).
+            type: str
+            required: true
+            choices: [running, agent, tcp, ssh, http, cloud_init, command]
+          interval:
+            description: Seconds between two attempts (default V(2)).
+            type: float
+          host:
+            description: Host to connect to (V(tcp), V(ssh), V(cloud_init) via ssh). Default the VM's address.
+            type: str
+          port:
+            description: TCP port (required for V(tcp); V(ssh) defaults to 22).
+            type: int
+          url:
+            description:
+              - URL for V(http); C({address}) is replaced by the VM's address and C({name}) by its name.
+            type: str
+          status:
+            description: Accepted HTTP status codes for V(http) (default V([200])).
+            type: list
+            elements: int
+          body:
+            description: Regular expression the HTTP response body must match (searched in the first MiB).
+            type: str
+          validate_certs:
+            description: Verify the TLS certificate of an C(https) URL for V(http) (default V(true)).
+            type: bool
+          user:
+            description: SSH user for V(ssh) logins and V(cloud_init) via ssh.
+            type: str
+          key_file:
+            description: Private key file on the hypervisor for the SSH login.
+            type: path
+          via:
+            description: How V(cloud_init) asks the guest (default V(agent)).
+            type: str
+            choices: [agent, ssh]
+          command:
+            description:
+              - The V(command) to run on the hypervisor, a list of arguments or a string split like a shell would
+                (it is not run by a shell).
+            type: raw
+          attempt_timeout:
+            description: Seconds one attempt of a V(command) probe may take (default V(30)).
+            type: float
+  timeout:
+    description: Default of O(vms[].timeout), seconds a VM may take to become ready.
+    type: float
+    default: 300
+  tier_timeout:
+    description: Seconds a whole tier may take to become ready; not set means only the per-VM timeouts apply.
+    type: float
+  tier_delay:
+    description: Seconds to wait after a tier is ready before the next one starts.
+    type: float
+    default: 0
+  grace:
+    description: Default of O(vms[].grace), seconds a VM gets to shut down before it is forced off. V(0) forces at once.
+    type: float
+    default: 120
+  shutdown_mode:
+    description:
+      - How a VM is asked to shut down. V(acpi) presses the ACPI power button; V(agent) asks the guest agent;
+        V(default) lets libvirt choose. The request is repeated every 15 s within the grace period.
+    type: str
+    choices: [acpi, agent, default]
+    default: acpi
+  on_failure:
+    description:
+      - What happens when a VM does not become ready (or cannot be started). The task fails in every case, and the
+        message names the VM, the probe and the time waited.
+      - V(abort) stops here; what is running stays running and later tiers are not started. The other VMs of the
+        failed tier stop being waited for.
+      - V(stop_started) then shuts down, in reverse order with the grace periods, the VMs that this run started.
+      - V(continue) waits for the rest of the tier and starts the later tiers all the same.
+    type: str
+    choices: [abort, stop_started, continue]
+    default: abort
+  tiers:
+    description:
+      - Only these tier indexes (see RV(plan)). Lets a play run one task per tier, so progress shows in Ansible's output.
+      - The order is still enforced. With V(started), the dependencies of the selected VMs outside the selection must
+        be running already; with V(stopped), the VMs that depend on them must be off already; otherwise the task
+        fails before any change.
+    type: list
+    elements: int
+  autostart:
+    description:
+      - Set the libvirt autostart flag of every VM to this value (transient domains are skipped).
+      - V(false) lets an ordered boot service start the VMs instead of libvirtd. Not set leaves the flags alone.
+    type: bool
+  log_file:
+    description:
+      - File on the managed node to which every event is appended while the task runs, one timestamped line each
+        (C(tail -f) it to follow a long wait).
+    type: path
+notes:
+  - The per-VM timeout counts from the start of the VM's tier. Probes run from the managed node (the hypervisor).
+  - V(cloud_init) via the agent needs C(guest-exec) allowed in the guest's qemu-guest-agent (the default).
+requirements:
+  - libvirt-python (the C(libvirt) and C(libvirt_qemu) Python modules) on the managed node
+  - the C(ssh) client on the managed node for SSH logins
+seealso:
+  - module: strata.libvirt.domain
+    description: Defines the domains this module starts and stops.
+'''
+
+EXAMPLES = r'''
+- name: Gateway first; the rest once its HTTP answers
+  strata.libvirt.startup:
+    log_file: /var/log/strata-startup.log
+    vms:
+      - name: gw
+        tier: 0
+        probes:
+          - type: agent
+          - type: http
+            url: "http://{address}/"
+      - name: app1
+        tier: 1
+        probes:
+          - type: ssh
+            user: debian
+            key_file: /root/.ssh/id_ed25519
+          - type: cloud_init
+      - name: app2
+        after: [gw]
+        timeout: 120
+        probes:
+          - type: tcp
+            port: 5432
+    on_failure: stop_started
+  register: up
+
+- name: Show when each VM was ready (seconds since the run began)
+  ansible.builtin.debug:
+    msg: "{{ up.vms | dict2items | map(attribute='value.timeline') | map('last') | list }}"
+
+- name: One task per tier, so the play shows progress (plan first, in check mode)
+  strata.libvirt.startup:
+    vms: "{{ cluster_vms }}"
+    state: present
+  register: startup_plan
+
+- name: Start tier by tier
+  strata.libvirt.startup:
+    vms: "{{ cluster_vms }}"
+    tiers: ["{{ item.tier }}"]
+  loop: "{{ startup_plan.plan.tiers }}"
+  loop_control:
+    label: "tier {{ item.tier }}: {{ item.vms | map(attribute='name') | join(', ') }}"
+
+- name: Reverse-order shutdown, 60 s of grace, then force
+  strata.libvirt.startup:
+    vms: "{{ cluster_vms }}"
+    state: stopped
+    grace: 60
+  register: down
+
+- name: Which VMs had to be forced off
+  ansible.builtin.debug:
+    var: down.forced
+'''
+
+RETURN = r'''
+actions:
+  description: What was done (or in check mode would be done), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["start VM 'gw' (tier 0)", "start VM 'app1' (tier 1)"]
+plan:
+  description: The ordered plan. C(order) lists the tier indexes in execution order (reversed for V(stopped)).
+  returned: always
+  type: dict
+  sample:
+    state: started
+    order: [0, 1]
+    tiers:
+      - tier: 0
+        vms: [{name: gw, current: shutoff, action: start, after: [], probes: ["agent (guest-ping)"], timeout: 300, grace: 120}]
+      - tier: 1
+        vms: [{name: app1, current: running, action: none, after: [gw], probes: [running], timeout: 300, grace: 120}]
+tiers:
+  description:
+    - Per tier that was run, its VMs, C(status) (ready, failed, not started, stopped), and the C(began) and
+      C(ready) (or C(stopped)) events, each with C(at) (UTC wall-clock) and C(t) (seconds since the run began).
+  returned: always
+  type: list
+  elements: dict
+vms:
+  description:
+    - Per VM, its C(tier), C(state_before), C(action), C(status) (ready, failed, abandoned, not started, stopped),
+      C(address) and C(address_source), C(forced), C(error) when it failed, and its C(timeline), a list of events
+      (start issued, each probe passed, ready, shutdown requested, forced off) with C(at) and C(t).
+  returned: always
+  type: dict
+  sample:
+    gw:
+      tier: 0
+      state_before: shutoff
+      action: start
+      status: ready
+      address: 10.243.0.10
+      address_source: static DHCP host
+      forced: false
+      timeline:
+        - {event: "start issued (started)", at: "2026-11-21T14:02:03.120Z", t: 0.05}
+        - {event: "probe http http://{address}/ passed", at: "2026-11-21T14:02:45.810Z", t: 42.74}
+        - {event: ready, at: "2026-11-21T14:02:45.811Z", t: 42.74}
+started:
+  description: VMs this run started, in start order.
+  returned: always
+  type: list
+  elements: str
+stopped:
+  description: VMs this run stopped, in stop order.
+  returned: always
+  type: list
+  elements: str
+forced:
+  description: VMs that did not shut down within their grace period and were forced off.
+  returned: always
+  type: list
+  elements: str
+running:
+  description: VMs running when a startup failed.
+  returned: on failure of O(state=started)
+  type: list
+  elements: str
+run_started_at:
+  description: UTC wall-clock time at which the run began; the C(t) of every event counts from it.
+  returned: always
+  type: str
+elapsed:
+  description: Seconds the task took.
+  returned: always
+  type: float
+config:
+  description: The validated definition, as the boot-time service reads it (JSON).
+  returned: success
+  type: dict
+worst_case:
+  description: Upper bounds, in seconds, of a full C(start) and C(stop) of this definition (the boot service's systemd timeouts).
+  returned: success
+  type: dict
+  sample: {start: 641, stop: 261}
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.strata.libvirt.plugins.module_utils._startup import run_module
+
+PROBE_OPTIONS = dict(
+    type=dict(type='str', required=True, choices=['running', 'agent', 'tcp', 'ssh', 'http', 'cloud_init', 'command']),
+    interval=dict(type='float'),
+    host=dict(type='str'),
+    port=dict(type='int'),
+    url=dict(type='str'),
+    status=dict(type='list', elements='int'),
+    body=dict(type='str'),
+    validate_certs=dict(type='bool'),
+    user=dict(type='str'),
+    key_file=dict(type='path'),
+    via=dict(type='str', choices=['agent', 'ssh']),
+    command=dict(type='raw'),
+    attempt_timeout=dict(type='float'),
+)
+
+VM_OPTIONS = dict(
+    name=dict(type='str', required=True),
+    tier=dict(type='int'),
+    after=dict(type='list', elements='str'),
+    address=dict(type='str'),
+    timeout=dict(type='float'),
+    grace=dict(type='float'),
+    probes=dict(type='list', elements='dict', options=PROBE_OPTIONS),
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            uri=dict(type='str'),
+            state_dir=dict(type='path', default='/var/lib/strata-libvirt'),
+            lock_timeout=dict(type='int', default=300),
+            state=dict(type='str', choices=['started', 'stopped', 'present'], default='started'),
+            vms=dict(type='list', elements='dict', required=True, options=VM_OPTIONS,
+                     mutually_exclusive=[('tier', 'after')]),
+            timeout=dict(type='float', default=300),
+            tier_timeout=dict(type='float'),
+            tier_delay=dict(type='float', default=0),
+            grace=dict(type='float', default=120),
+            shutdown_mode=dict(type='str', choices=['acpi', 'agent', 'default'], default='acpi'),
+            on_failure=dict(type='str', choices=['abort', 'stop_started', 'continue'], default='abort'),
+            tiers=dict(type='list', elements='int'),
+            autostart=dict(type='bool'),
+            log_file=dict(type='path'),
+        ),
+        supports_check_mode=True,
+    )
+    run_module(module)
+
+
+if __name__ == '__main__':
+    main()
