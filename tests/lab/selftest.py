@@ -136,7 +136,38 @@ def ssh(key, host, command, timeout=20):
         capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def run(keep=False, boot_timeout=300):
+def boot_and_login(dom, key, work, boot_timeout, tag=""):
+    """Start the domain, wait for TCP 22 and an SSH login; return the timings and what the guest said."""
+    t0 = time.monotonic()
+    dom.create()
+    out = {tag + "tcp22_s": None, tag + "ssh_s": None}
+    deadline = t0 + boot_timeout
+    while time.monotonic() < deadline:
+        if out[tag + "tcp22_s"] is None and tcp_open(IP, 22):
+            out[tag + "tcp22_s"] = round(time.monotonic() - t0, 1)
+        if out[tag + "tcp22_s"] is not None:
+            res = ssh(key, IP, "hostname; python3 -c 'import sys; print(sys.version_info[0])'")
+            if res.returncode == 0:
+                out[tag + "ssh_s"] = round(time.monotonic() - t0, 1)
+                out[tag + "hostname"], out[tag + "python_major"] = res.stdout.split()[:2]
+                return out
+        time.sleep(1)
+    with open(os.path.join(work, "serial.log"), errors="replace") as f:
+        tail = f.read()[-3000:]
+    raise RuntimeError("no SSH login to %s at %s within %d s (%s); serial console ends with:\n%s"
+                       % (NAME, IP, boot_timeout, "second boot" if tag else "first boot", tail))
+
+
+def acpi_shutdown(dom, timeout=60):
+    """ACPI power button, wait until off; the seconds it took, or None if the guest ignored it."""
+    t1 = time.monotonic()
+    dom.shutdown()
+    while dom.isActive() and time.monotonic() - t1 < timeout:
+        time.sleep(0.5)
+    return None if dom.isActive() else round(time.monotonic() - t1, 1)
+
+
+def run(keep=False, boot_timeout=300, second_boot=True):
     env = lab_env()
     lab_dir = env["STRATA_LAB_DIR"]
     virt_type = env.get("STRATA_LAB_VIRT_TYPE", "qemu")
@@ -168,31 +199,17 @@ def run(keep=False, boot_timeout=300):
         net = conn.networkDefineXML(network_xml())
         net.create()
         dom = conn.defineXML(domain_xml(overlay, seed, os.path.join(work, "serial.log"), virt_type))
-        t0 = time.monotonic()
-        dom.create()
-        result["tcp22_s"] = result["ssh_s"] = None
-        deadline = t0 + boot_timeout
-        while time.monotonic() < deadline:
-            if result["tcp22_s"] is None and tcp_open(IP, 22):
-                result["tcp22_s"] = round(time.monotonic() - t0, 1)
-            if result["tcp22_s"] is not None:
-                out = ssh(key, IP, "hostname; python3 -c 'import sys; print(sys.version_info[0])'")
-                if out.returncode == 0:
-                    result["ssh_s"] = round(time.monotonic() - t0, 1)
-                    result["hostname"], result["python_major"] = out.stdout.split()[:2]
-                    break
-            time.sleep(1)
-        if result["ssh_s"] is None:
-            with open(os.path.join(work, "serial.log"), errors="replace") as f:
-                tail = f.read()[-3000:]
-            raise RuntimeError("no SSH login to %s at %s within %d s; serial console ends with:\n%s"
-                               % (NAME, IP, boot_timeout, tail))
-        if not keep:
-            t1 = time.monotonic()
-            dom.shutdown()
-            while dom.isActive() and time.monotonic() - t1 < 60:
-                time.sleep(0.5)
-            result["acpi_shutdown_s"] = round(time.monotonic() - t1, 1) if not dom.isActive() else None
+        boots = 2 if second_boot else 1
+        for boot in range(1, boots + 1):
+            # boot 2 starts the same disk again: what every stop/start (and host reboot) does
+            tag = "" if boot == 1 else "boot2_"
+            login = boot_and_login(dom, key, work, boot_timeout, tag)
+            result.update(login)
+            if keep and boot == boots:
+                break
+            result[tag + "acpi_shutdown_s"] = acpi_shutdown(dom)
+            if result[tag + "acpi_shutdown_s"] is None:
+                break
         return result
     finally:
         if not keep:
@@ -202,4 +219,4 @@ def run(keep=False, boot_timeout=300):
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(keep="--keep" in sys.argv[1:])))
+    print(json.dumps(run(keep="--keep" in sys.argv[1:], second_boot="--one-boot" not in sys.argv[1:])))

@@ -84,10 +84,14 @@ def test_access_log_records_bytes_sent():
     assert rec[0]["bytes"] > 0
 
 
-def test_guest_boots_from_the_image_and_answers_ssh():
+def test_guest_boots_twice_from_the_image_and_answers_ssh():
     result = selftest.run()
     print(json.dumps(result))
     assert result["hostname"] == selftest.HOSTNAME
     assert result["python_major"] == "3"
     assert result["ssh_s"] is not None
     assert result["acpi_shutdown_s"] is not None, "the guest did not power off on ACPI shutdown within 60 s"
+    # a second start of the same disk (after cloud-init grew the root partition) boots too
+    assert result["boot2_hostname"] == selftest.HOSTNAME
+    assert result["boot2_ssh_s"] is not None
+    assert result["boot2_acpi_shutdown_s"] is not None
