@@ -95,6 +95,22 @@ class Plan(object):
         return [action.text for action in self.actions]
 
 
+def config_and_live_xml(what, obj, active, persistent, inactive_flag, label):
+    """Parse an object's persistent and live XML (roots); they differ only while it runs.
+
+    The test:///default driver rejects the INACTIVE flag: then the live XML stands for both.
+    """
+    live_text = _connection.call(what, obj.XMLDesc, 0)
+    config_text = live_text
+    if persistent and active:
+        try:
+            config_text = obj.XMLDesc(inactive_flag)
+        except _connection.libvirt.libvirtError as exc:
+            if not _connection.unsupported(exc):
+                raise StrataError('Failed to %s: %s' % (what, _connection.error_text(exc)))
+    return _xml.parse_xml(config_text, label), _xml.parse_xml(live_text, label)
+
+
 class Context(object):
     """What apply steps need: the connection, its canonical URI, the ownership registry, the module."""
 

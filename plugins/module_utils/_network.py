@@ -19,7 +19,7 @@ __metaclass__ = type
 import ipaddress
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
-from ansible_collections.strata.libvirt.plugins.module_utils._common import Plan, Resource
+from ansible_collections.strata.libvirt.plugins.module_utils._common import Plan, Resource, config_and_live_xml
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
 from ansible_collections.strata.libvirt.plugins.module_utils import _ownership
 from ansible_collections.strata.libvirt.plugins.module_utils import _validate
@@ -483,16 +483,7 @@ def read_network(conn, name, net):
     what = "read network '%s'" % name
     active = bool(_connection.call(what, net.isActive))
     persistent = bool(_connection.call(what, net.isPersistent))
-    live_text = _connection.call(what, net.XMLDesc, 0)
-    config_text = live_text
-    if persistent and active:
-        try:
-            config_text = net.XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE)
-        except libvirt.libvirtError as exc:
-            if not _connection.unsupported(exc):  # the test:///default driver has no INACTIVE flag
-                raise StrataError('Failed to %s: %s' % (what, _connection.error_text(exc)))
-    root = _xml.parse_xml(config_text, 'network XML from libvirt')
-    live_root = _xml.parse_xml(live_text, 'network XML from libvirt')
+    root, live_root = config_and_live_xml(what, net, active, persistent, libvirt.VIR_NETWORK_XML_INACTIVE, 'network XML from libvirt')
     return {
         'exists': True, 'name': name, 'uuid': _xml.text_of(root, 'uuid'),
         'active': active, 'persistent': persistent,

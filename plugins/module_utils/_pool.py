@@ -19,7 +19,7 @@ import pwd
 import re
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
-from ansible_collections.strata.libvirt.plugins.module_utils._common import Plan, Resource
+from ansible_collections.strata.libvirt.plugins.module_utils._common import Plan, Resource, config_and_live_xml
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
 from ansible_collections.strata.libvirt.plugins.module_utils import _ownership
 from ansible_collections.strata.libvirt.plugins.module_utils import _validate
@@ -324,16 +324,7 @@ def read_pool(ctx, name):
     what = "read pool '%s'" % name
     active = bool(_connection.call(what, pool.isActive))
     persistent = bool(_connection.call(what, pool.isPersistent))
-    live_text = _connection.call(what, pool.XMLDesc, 0)
-    config_text = live_text
-    if persistent and active:
-        try:
-            config_text = pool.XMLDesc(libvirt.VIR_STORAGE_XML_INACTIVE)
-        except libvirt.libvirtError as exc:
-            if not _connection.unsupported(exc):  # the test:///default driver has no INACTIVE flag
-                raise StrataError('Failed to %s: %s' % (what, _connection.error_text(exc)))
-    root = _xml.parse_xml(config_text, 'pool XML from libvirt')
-    live_root = _xml.parse_xml(live_text, 'pool XML from libvirt')
+    root, live_root = config_and_live_xml(what, pool, active, persistent, libvirt.VIR_STORAGE_XML_INACTIVE, 'pool XML from libvirt')
     uuid = _connection.call(what, pool.UUIDString)
     return {
         'exists': True, 'name': name, 'uuid': uuid, 'active': active, 'persistent': persistent,
