@@ -33,3 +33,27 @@ attributes:
     membership:
       - strata.libvirt.libvirt
 '''
+
+    # For read-only (info) modules: nothing to plan, nothing to diff.
+    INFO_MODULE = r'''
+options: {}
+attributes:
+  check_mode:
+    description: Can run in C(check_mode) and return changed status prediction without modifying target.
+    support: full
+    details:
+      - The module never changes anything; check mode returns the same facts.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
+    support: none
+  idempotent:
+    description:
+      - When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+      - This assumes that the system controlled/queried by the module has not changed in a relevant way.
+    support: full
+  action_group:
+    description: Use C(group/strata.libvirt.libvirt) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - strata.libvirt.libvirt
+'''

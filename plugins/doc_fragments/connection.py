@@ -9,6 +9,19 @@ __metaclass__ = type
 
 class ModuleDocFragment(object):
 
+    # Only the connection URI: for modules that neither lock nor mark objects (domain_info) or
+    # document their own lock options (startup). Literal strings: ansible-test reads fragments
+    # as string constants.
+    URI = r'''
+options:
+  uri:
+    description:
+      - libvirt connection URI.
+      - When not set, the E(LIBVIRT_DEFAULT_URI) environment variable of the managed node is used, and
+        when that is not set either, V(qemu:///system).
+    type: str
+'''
+
     # Options every strata.libvirt resource module has (see module_utils/_common.py).
     DOCUMENTATION = r'''
 options:

@@ -23,32 +23,10 @@ description:
     is up; use O(guest_agent=true) or a TCP or SSH probe for readiness.
 author:
   - strata.libvirt contributors (@strata-libvirt)
-attributes:
-  check_mode:
-    description: Can run in C(check_mode) and return changed status prediction without modifying target.
-    support: full
-    details:
-      - The module never changes anything; check mode returns the same facts.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
-    support: none
-  idempotent:
-    description:
-      - When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-      - This assumes that the system controlled/queried by the module has not changed in a relevant way.
-    support: full
-  action_group:
-    description: Use C(group/strata.libvirt.libvirt) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - strata.libvirt.libvirt
+extends_documentation_fragment:
+  - strata.libvirt.attributes.info_module
+  - strata.libvirt.connection.uri
 options:
-  uri:
-    description:
-      - libvirt connection URI.
-      - When not set, the E(LIBVIRT_DEFAULT_URI) environment variable of the managed node is used, and
-        when that is not set either, V(qemu:///system).
-    type: str
   name:
     description:
       - Names of the domains to report. Not set reports all domains (after the other filters).

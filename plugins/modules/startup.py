@@ -29,6 +29,7 @@ author:
   - strata.libvirt contributors (@strata-libvirt)
 extends_documentation_fragment:
   - strata.libvirt.attributes
+  - strata.libvirt.connection.uri
 attributes:
   check_mode:
     details:
@@ -42,12 +43,6 @@ attributes:
     details:
       - V(started) leaves running VMs running (they are still probed); V(stopped) leaves stopped VMs alone.
 options:
-  uri:
-    description:
-      - libvirt connection URI.
-      - When not set, the E(LIBVIRT_DEFAULT_URI) environment variable of the managed node is used, and
-        when that is not set either, V(qemu:///system).
-    type: str
   state_dir:
     description:
       - Directory on the managed node of the per-URI lock shared with the other strata.libvirt modules.
