@@ -485,6 +485,9 @@ class Engine(object):
         self.progress('startup of %d tier(s) begins (on_failure=%s): %s'
                       % (len(plan['tiers']), policy, '; '.join(
                           'tier %d: %s' % (t['tier'], ', '.join(v['name'] for v in t['vms'])) for t in plan['tiers'])))
+        if plan['tiers'] and not any(v['action'] == 'start' for t in plan['tiers'] for v in t['vms']):
+            self._verify_running(plan)
+            return
         stop_here = False
         for position, tier in enumerate(plan['tiers']):
             index = tier['tier']
@@ -543,10 +546,15 @@ class Engine(object):
                 if dep_states:
                     self.warnings.append("VM '%s' was already running before its dependencies %s were started"
                                          % (entry['name'], ', '.join(dep_states)))
+        self._wait_all([(index, entry['name']) for entry in entries], deadline_tier)
+        return all(self.records[e['name']]['status'] == 'ready' for e in entries)
+
+    def _wait_all(self, pairs, deadline_tier):
+        """Run the probes of every (tier, VM name) pair at once; returns when each is ready, failed
+        or abandoned (a failure abandons the others unless on_failure=continue)."""
         abandon = threading.Event()
         threads = []
-        for entry in entries:
-            name = entry['name']
+        for index, name in pairs:
             if self.records[name]['status'] == 'failed':
                 continue
             thread = threading.Thread(target=self._wait_ready, args=(name, index, deadline_tier, abandon),
@@ -556,7 +564,38 @@ class Engine(object):
             threads.append(thread)
         for thread in threads:
             thread.join()
-        return all(self.records[e['name']]['status'] == 'ready' for e in entries)
+
+    def _verify_running(self, plan):
+        """Every selected VM already runs, so no start waits on another tier's readiness: the probes of
+        all tiers run at once (a re-run of a ready cluster costs one probe round, not one per tier).
+        A tier is ready when all its VMs are."""
+        self.progress('every VM already runs: probing the readiness of %d tier(s) at once: %s'
+                      % (len(plan['tiers']), '; '.join('tier %d: %s' % (t['tier'], ', '.join(v['name'] for v in t['vms']))
+                                                        for t in plan['tiers'])))
+        deadline_tier = None
+        if self.config['tier_timeout']:
+            deadline_tier = time.monotonic() + self.config['tier_timeout']
+        began = self.clock.now()
+        pairs = []
+        for tier in plan['tiers']:
+            self.tier_records.append({'tier': tier['tier'], 'vms': [v['name'] for v in tier['vms']],
+                                      'status': 'probing', 'began': began, 'ready': None})
+            for entry in tier['vms']:
+                self.event(entry['name'], 'already %s: not started, probing' % entry['current'])
+                pairs.append((tier['tier'], entry['name']))
+        self._wait_all(pairs, deadline_tier)
+        for record in self.tier_records:
+            statuses = [self.records[name]['status'] for name in record['vms']]
+            if all(status == 'ready' for status in statuses):
+                record['status'] = 'ready'
+                last = max((e for name in record['vms'] for e in self.records[name]['timeline'] if e['event'] == 'ready'),
+                           key=lambda e: e['t'])
+                record['ready'] = {'at': last['at'], 't': last['t']}
+                self.progress('tier %d: ready after %.1f s' % (record['tier'], record['ready']['t'] - began['t']))
+            else:
+                record['status'] = 'failed' if 'failed' in statuses else 'abandoned'
+                record['failed'] = self.clock.now()
+                self.progress('tier %d: %s' % (record['tier'], record['status']))
 
     def _wait_ready(self, name, index, deadline_tier, abandon):
         vm = self.vms[name]

@@ -24,7 +24,8 @@ description:
     P(strata.libvirt.boot_order#role), from the config this module returns in RV(config).
   - Progress. The VMs of one task are waited for concurrently, and every event (start issued, each probe
     passed, ready, forced) is appended to O(log_file) as it happens. To see progress in Ansible's own output,
-    run one tier per task with O(tiers) (the role pattern in the examples).
+    run one tier per task with O(tiers) (the second pattern in the examples); one task for all tiers is quicker
+    on a re-run, because it probes the tiers of an already running cluster at once.
 author:
   - strata.libvirt contributors (@strata-libvirt)
 extends_documentation_fragment:
@@ -305,8 +306,11 @@ plan:
         vms: [{name: app1, current: running, action: none, after: [gw], probes: [running], timeout: 300, grace: 120}]
 tiers:
   description:
-    - Per tier that was run, its VMs, C(status) (ready, failed, not started, stopped), and the C(began) and
+    - Per tier that was run, its VMs, C(status) (ready, failed, abandoned, not started, stopped), and the C(began) and
       C(ready) (or C(stopped)) events, each with C(at) (UTC wall-clock) and C(t) (seconds since the run began).
+    - When every selected VM already runs, nothing waits on a tier's readiness, so all tiers are probed at once
+      and share one C(began) event; a tier is ready when all its VMs are, abandoned when a failure elsewhere
+      stopped its probes.
   returned: always
   type: list
   elements: dict

@@ -121,11 +121,33 @@ def test_check_apply_check_apply(hv, define, tmp_path):
 
     again_check = engine(hv, tmp_path, check=True, vms=VMS).run()
     assert again_check['changed'] is False and again_check['actions'] == []
-    again = engine(hv, tmp_path, vms=VMS).run()
+    lines = []
+    again = engine(hv, tmp_path, lines=lines, vms=VMS).run()
     assert again['changed'] is False and again['started'] == [] and not again.get('failed')
-    # running VMs are still probed, in order
+    # running VMs are still probed; nothing waits on another tier, so all tiers at once
     assert again['vms']['su-gw']['timeline'][0]['event'] == 'already running: not started, probing'
-    assert again['vms']['su-gw']['status'] == 'ready'
+    assert all(v['status'] == 'ready' for v in again['vms'].values())
+    assert [t['status'] for t in again['tiers']] == ['ready', 'ready', 'ready']
+    assert again['tiers'][0]['began'] == again['tiers'][2]['began']
+    assert event_t(again, 'su-web', 'ready') < event_t(again, 'su-gw', 'ready')   # not gated by su-gw's 0.4 s probe
+    assert again['tiers'][0]['ready']['t'] == event_t(again, 'su-gw', 'ready')
+    assert any('probing the readiness of 3 tier(s) at once' in line for line in lines)
+
+
+def test_running_cluster_with_a_failing_probe(hv, define, listener, tmp_path):
+    """The all-at-once check of an already running cluster: a failure in tier 1 abandons the other
+    probes (on_failure=abort), fails the run, stops nothing."""
+    define('su-gw', 'su-bad', 'su-old', 'su-web')
+    for name in ('su-gw', 'su-bad', 'su-old', 'su-web'):
+        hv.lookupByName(name).create()
+    vms = failing_vms(listener)
+    vms[3].update(address='127.0.0.1', timeout=60, probes=[{'type': 'tcp', 'port': closed_port(), 'interval': 0.2}])
+    res = engine(hv, tmp_path, vms=vms).run()
+    assert res['failed'] is True and res['changed'] is False and res['elapsed'] < 20
+    assert "VM 'su-bad' (tier 1) not ready: probe tcp 127.0.0.1:" in res['msg']
+    assert [t['status'] for t in res['tiers']] == ['ready', 'failed', 'abandoned']
+    assert res['vms']['su-web']['status'] == 'abandoned' and res['stopped'] == []
+    assert res['running'] == ['su-bad', 'su-gw', 'su-old', 'su-web']
 
 
 def test_reverse_shutdown_order_and_idempotence(hv, define, tmp_path):
