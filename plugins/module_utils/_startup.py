@@ -19,6 +19,7 @@ Private to strata.libvirt; no compatibility promise.
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import concurrent.futures
 import contextlib
 import re
 import threading
@@ -38,6 +39,7 @@ DEFAULT_GRACE = 120.0
 ACPI_RESEND = 15.0       # seconds between repeated shutdown requests within the grace period
 STOP_POLL = 0.5
 HEARTBEAT = 30.0         # seconds between 'still waiting' progress lines
+PARALLEL_STARTS = 8      # start calls of one tier issued at once (each is a QEMU launch, ~0.5-1.5 s)
 NAME_RE = re.compile(r'^[A-Za-z0-9._+-]+$')
 
 VM_KEYS = ('name', 'tier', 'after', 'probes', 'timeout', 'grace', 'address')
@@ -527,18 +529,19 @@ class Engine(object):
             deadline_tier = time.monotonic() + self.config['tier_timeout']
         to_start = [e['name'] for e in entries if e['action'] == 'start']
         with self.lock():
-            for name in to_start:
-                # start calls are quick; issue them one after the other, wait for all at once
-                try:
-                    did = start_domain(self.conn, name)
-                except StrataError as exc:
-                    self.event(name, 'start failed: %s' % exc)
-                    self.records[name]['status'] = 'failed'
-                    self.failures.append("VM '%s' (tier %d) could not be started: %s" % (name, index, exc))
-                    continue
-                self.changed = True
-                self.started.append(name)
-                self.event(name, 'start issued (%s)' % did)
+            # each start launches a QEMU process; issue them side by side, then wait for all at once
+            if len(to_start) > 1:
+                with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(to_start), PARALLEL_STARTS)) as pool:
+                    errors = list(pool.map(self._issue_start, to_start))
+            else:
+                errors = [self._issue_start(name) for name in to_start]
+        for name, exc in zip(to_start, errors):
+            if exc is not None:
+                self.records[name]['status'] = 'failed'
+                self.failures.append("VM '%s' (tier %d) could not be started: %s" % (name, index, exc))
+                continue
+            self.changed = True
+            self.started.append(name)
         for entry in entries:
             if entry['action'] != 'start':
                 self.event(entry['name'], 'already %s: not started, probing' % entry['current'])
@@ -548,6 +551,16 @@ class Engine(object):
                                          % (entry['name'], ', '.join(dep_states)))
         self._wait_all([(index, entry['name']) for entry in entries], deadline_tier)
         return all(self.records[e['name']]['status'] == 'ready' for e in entries)
+
+    def _issue_start(self, name):
+        """Start one VM and note it in its timeline; returns the StrataError when it could not be started."""
+        try:
+            did = start_domain(self.conn, name)
+        except StrataError as exc:
+            self.event(name, 'start failed: %s' % exc)
+            return exc
+        self.event(name, 'start issued (%s)' % did)
+        return None
 
     def _wait_all(self, pairs, deadline_tier):
         """Run the probes of every (tier, VM name) pair at once; returns when each is ready, failed
