@@ -35,6 +35,7 @@ FIRMWARES = ('bios', 'uefi')
 DISK_DEVICES = ('disk', 'cdrom')
 DISK_BUSES = ('virtio', 'sata', 'scsi', 'ide')
 DISK_FORMATS = ('qcow2', 'raw')
+DISK_DISCARD = ('unmap', 'ignore')
 DIRECT_MODES = ('bridge', 'vepa', 'private', 'passthrough')
 GRAPHICS = ('none', 'vnc', 'spice')
 DEFAULT_SHUTDOWN_TIMEOUT = 120
@@ -110,9 +111,13 @@ def _desired_disks(entries):
         if target is not None and not target.startswith(dx.DISK_PREFIX[bus]):
             raise StrataError('Option %s.target: %r does not fit bus %s (expected %sX)'
                               % (option, target, bus, dx.DISK_PREFIX[bus]))
+        readonly = bool(entry.get('readonly')) or device == 'cdrom'
+        discard = entry.get('discard')
+        if readonly and discard == 'unmap':
+            raise StrataError('Option %s.discard: unmap needs a writable disk (this one is read-only)' % option)
         disks.append({'target': target, 'bus': bus, 'device': device, 'source': source,
                       'format': entry.get('format') or ('raw' if device == 'cdrom' else None),
-                      'readonly': bool(entry.get('readonly')) or device == 'cdrom'})
+                      'readonly': readonly, 'discard': None if readonly else (discard or 'unmap')})
     _validate.no_duplicates([d['target'] for d in disks], 'disks (target)')
     _disk_targets(disks)
     return disks

@@ -80,14 +80,28 @@ def _disk(elem):
         elif source.get('dev'):
             src = {'file': source.get('dev')}
     device = elem.get('device', 'disk')
+    readonly = elem.find('readonly') is not None or device == 'cdrom'
     return {
         'target': target.get('dev') if target is not None else None,
         'bus': target.get('bus') if target is not None else None,
         'device': device,
         'source': src,
         'format': driver.get('type') if driver is not None else None,
-        'readonly': elem.find('readonly') is not None or device == 'cdrom',
+        'readonly': readonly,
+        'discard': None if readonly else _discard(driver),
     }
+
+
+def _discard(driver):
+    """unmap: discard='unmap' and detect_zeroes='unmap' (freed and zeroed blocks leave the image);
+    ignore: neither (libvirt's default); anything else names the two attributes as they are."""
+    discard = driver.get('discard') if driver is not None else None
+    zeroes = driver.get('detect_zeroes') if driver is not None else None
+    if discard == 'unmap' and zeroes == 'unmap':
+        return 'unmap'
+    if discard in (None, 'ignore') and zeroes in (None, 'off'):
+        return 'ignore'
+    return 'discard=%s detect_zeroes=%s' % (discard, zeroes)
 
 
 def _interface(elem):
@@ -353,7 +367,10 @@ def _set_tb_cache(root, value):
 def disk_element(disk):
     dtype = 'volume' if disk['source'] and 'volume' in disk['source'] else 'file'
     elem = _xml.new_element('disk', {'type': dtype, 'device': disk['device']})
-    _xml.sub_element(elem, 'driver', {'name': 'qemu', 'type': disk['format']})
+    driver = {'name': 'qemu', 'type': disk['format']}
+    if disk.get('discard') == 'unmap':
+        driver.update(discard='unmap', detect_zeroes='unmap')
+    _xml.sub_element(elem, 'driver', driver)
     if disk['source']:
         _xml.sub_element(elem, 'source', disk['source'])
     _xml.sub_element(elem, 'target', {'dev': disk['target'], 'bus': disk['bus']})
