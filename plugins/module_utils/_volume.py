@@ -73,7 +73,12 @@ def render_volume(name, capacity, fmt, backing=None):
     root = _xml.new_element('volume')
     _xml.sub_element(root, 'name', text=name)
     _xml.sub_element(root, 'capacity', {'unit': 'bytes'}, text=capacity)
-    _xml.sub_element(_xml.sub_element(root, 'target'), 'format', {'type': fmt})
+    target = _xml.sub_element(root, 'target')
+    _xml.sub_element(target, 'format', {'type': fmt})
+    if fmt == 'qcow2':
+        # qcow2 v3: libvirt writes v2 (compat 0.10) unless told, and v2 has no zero clusters, so every block a
+        # guest zeroes (ext4 inode tables after growing the file system) would take space in an overlay
+        _xml.sub_element(target, 'compat', text='1.1')
     if backing:
         store = _xml.sub_element(root, 'backingStore')
         _xml.sub_element(store, 'path', text=backing['path'])

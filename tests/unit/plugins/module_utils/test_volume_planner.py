@@ -150,3 +150,11 @@ def test_xml_escape_hatch_compares_capacity_in_units():
     assert _volume.plan_volume(current(), want).actions == []
     plan = _volume.plan_volume(current(False), want)
     assert plan.ops() == ['create'] and "unit=\"G\"" in plan.actions[0].args['xml']
+
+
+def test_qcow2_volumes_are_v3():
+    """libvirt writes qcow2 v2 (compat 0.10) unless the XML says otherwise; v2 has no zero clusters."""
+    root = _volume.render_volume('web1.qcow2', 1024, 'qcow2', {'path': '/p/base.qcow2', 'format': 'qcow2'})
+    assert root.findtext('target/compat') == '1.1' and root.find('target/format').get('type') == 'qcow2'
+    assert root.findtext('backingStore/path') == '/p/base.qcow2'
+    assert _volume.render_volume('up.raw', 1024, 'raw').find('target/compat') is None
