@@ -157,8 +157,8 @@ options:
       discard:
         description:
           - What happens to blocks the guest frees or writes as zeros, for a writable disk.
-          - Not set, V(unmap) for a writable disk. It sets libvirt's C(discard=unmap) and C(detect_zeroes=unmap):
-            the guest's discard (TRIM) requests and zeroed blocks leave the image instead of taking space, so a
+          - Not set, V(unmap) for a writable disk. It sets libvirt's C(discard=unmap) and C(detect_zeroes=unmap),
+            so the guest's discard (TRIM) requests and zeroed blocks leave the image instead of taking space and a
             copy-on-write overlay stays thin (a freshly booted cloud image that grows its file system writes
             tens of MiB of zeroed inode tables otherwise).
           - V(ignore) leaves both attributes out (libvirt's default); every written block is stored.
