@@ -597,7 +597,7 @@ class Bench:
             ('disks (overlays)', lambda t: t['action'] == 'strata.libvirt.volume'),
             ('cloud-init seeds', lambda t: t['action'] == 'strata.libvirt.cloud_init'),
             ('domains', lambda t: t['action'] == 'strata.libvirt.domain'),
-            ('startup: boot + probes, per tier', lambda t: t['action'] == 'strata.libvirt.startup'),
+            ('startup: boot + probes (all tiers)', lambda t: t['action'] == 'strata.libvirt.startup'),
         ], res['started'], res['finished'])
         return self.slim(res)
 
@@ -1103,7 +1103,7 @@ def markdown(results):
             'seed %s s (host side %s + customize %s + boot %s, scaled) / ours %s s (host side %s + startup %s, scaled) = %sx'
             % (proj['seed']['kvm_s'], proj['seed']['host_side_s'], proj['seed']['customize_s'], proj['seed']['boot_s'],
                proj['ours_cold']['kvm_s'], proj['ours_cold']['host_side_s'], proj['ours_cold']['startup_s'], proj['ratio_kvm']))
-    for pt in p.get('scale', {}).get('points', []):
+    for pt in [pt for pt in p.get('scale', {}).get('points', []) if pt.get('ours_s') or pt.get('floor_s')]:
         row('scale %d VMs (256 MiB, one tier): ours / floor' % pt['n'], '%s / %s (%sx)' % (pt.get('ours_s'), pt.get('floor_s'),
                                                                                            pt.get('ratio')))
     for title, phases in (('ours cold', ours.get('cold', {}).get('phases')), ('ours warm', ours.get('warm', {}).get('phases')),
