@@ -56,6 +56,13 @@ from ansible_collections.strata.libvirt.plugins.module_utils._errors import Stra
 PROBE_TYPES = ('running', 'agent', 'tcp', 'ssh', 'http', 'cloud_init', 'command')
 DEFAULT_INTERVAL = 2.0
 ATTEMPT_TIMEOUT = 5.0  # seconds one attempt of a network probe may take (capped by the deadline)
+# One SSH login (key exchange, authentication, a session running a command): on a loaded host a guest under
+# emulation needs 10-30 s for it. An attempt cut short is not progress: the next one starts the guest's side
+# of the work over, so a short bound made busy guests ready later or never (the benchmark's 4 VMs of 256 MiB:
+# 89 s later than plain libvirt with 10 s). ssh's ConnectTimeout bounds the TCP connect and also the banner
+# exchange and key exchange (OpenSSH 8.x and later), so it gets room too.
+SSH_ATTEMPT_TIMEOUT = 60.0
+SSH_CONNECT_TIMEOUT = 30
 
 
 class ProbeFailed(Exception):
@@ -267,7 +274,7 @@ class SshProbe(Probe):
         port = int(self.spec.get('port') or 22)
         if not self.spec.get('user'):
             return self._banner(ctx, host, port)
-        res = run_ssh(self.spec, host, port, 'true', ctx.attempt_timeout(max(10.0, ATTEMPT_TIMEOUT)))
+        res = run_ssh(self.spec, host, port, 'true', ctx.attempt_timeout(SSH_ATTEMPT_TIMEOUT))
         if res[0] != 0:
             raise ProbeFailed('ssh login %s@%s:%s: rc=%s %s'
                               % (self.spec['user'], host, port, res[0], _last_line(res[2] or res[1])))
@@ -293,7 +300,8 @@ class SshProbe(Probe):
 def run_ssh(spec, host, port, command, timeout):
     """Run a command over the system ssh client, non-interactively: (rc, stdout, stderr)."""
     argv = ['ssh', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
-            '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=%d' % max(1, int(min(timeout, 10))), '-p', str(port)]
+            '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=%d' % max(1, int(min(timeout, SSH_CONNECT_TIMEOUT))),
+            '-p', str(port)]
     if spec.get('key_file'):
         argv += ['-i', spec['key_file'], '-o', 'IdentitiesOnly=yes']
     argv += ['%s@%s' % (spec['user'], host), command]
@@ -379,7 +387,7 @@ class CloudInitProbe(Probe):
         if self.spec.get('via', 'agent') == 'ssh':
             host = self.spec.get('host') or ctx.address()
             rc, out, err = run_ssh(self.spec, host, int(self.spec.get('port') or 22), 'cloud-init status',
-                                   ctx.attempt_timeout(max(10.0, ATTEMPT_TIMEOUT)))
+                                   ctx.attempt_timeout(SSH_ATTEMPT_TIMEOUT))
             if rc == 255:
                 raise ProbeFailed('ssh %s@%s: %s' % (self.spec['user'], host, _last_line(err)))
         else:

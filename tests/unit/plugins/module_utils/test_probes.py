@@ -153,6 +153,45 @@ def test_ssh_banner_wrong_server(http_port):
         probe(type='ssh', port=http_port).check(ctx(seconds=0.5))
 
 
+@pytest.fixture
+def slow_sshd():
+    """An SSH server that takes 11 s to send its banner (a guest under emulation on a busy host), then hangs up."""
+    srv = socket.socket()
+    srv.bind(('127.0.0.1', 0))
+    srv.listen(5)
+    stop = threading.Event()
+
+    def serve():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _addr = srv.accept()
+            except socket.timeout:
+                continue
+            stop.wait(11)
+            try:
+                conn.sendall(b'SSH-2.0-OpenSSH_9.2p1 slow\r\n')
+            finally:
+                conn.close()
+    thread = threading.Thread(target=serve)
+    thread.daemon = True
+    thread.start()
+    yield srv.getsockname()[1]
+    stop.set()
+    thread.join(2)
+    srv.close()
+
+
+def test_ssh_login_attempt_waits_for_a_slow_server(slow_sshd):
+    """One login attempt may take longer than 10 s: cutting it short (the old bound, also ssh's ConnectTimeout,
+    which covers the banner exchange) made a busy guest start its key exchange over and over."""
+    began = time.monotonic()
+    with pytest.raises(ProbeFailed) as err:
+        probe(type='ssh', port=slow_sshd, user='nobody').check(ctx(seconds=40))
+    assert time.monotonic() - began >= 10.5
+    assert 'banner exchange' not in str(err.value) and 'did not finish' not in str(err.value)
+
+
 def test_command_probe_rc_and_environment(tmp_path):
     marker = tmp_path / 'env'
     script = 'import os; open(%r, "w").write(os.environ["STRATA_VM_NAME"] + " " + os.environ["STRATA_VM_ADDRESS"])' % str(marker)
