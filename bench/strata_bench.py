@@ -289,7 +289,8 @@ class PlainCluster:
   <features><acpi/><apic/><tcg><tb-cache unit='MiB'>{tb}</tb-cache></tcg></features>
   <on_poweroff>destroy</on_poweroff>
   <devices>
-    <disk type='file' device='disk'><driver name='qemu' type='qcow2' discard='unmap' detect_zeroes='unmap'/><source file='{o}'/><target dev='vda' bus='virtio'/></disk>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2' discard='unmap' detect_zeroes='unmap'/>
+      <source file='{o}'/><target dev='vda' bus='virtio'/></disk>
     <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{s}'/><target dev='vdb' bus='virtio'/><readonly/></disk>
     <interface type='network'><source network='{n}'/><mac address='{mac}'/><model type='virtio'/></interface>
     <serial type='pty'><log file='{log}' append='off'/><target port='0'/></serial>

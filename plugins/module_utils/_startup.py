@@ -582,9 +582,8 @@ class Engine(object):
         """Every selected VM already runs, so no start waits on another tier's readiness: the probes of
         all tiers run at once (a re-run of a ready cluster costs one probe round, not one per tier).
         A tier is ready when all its VMs are."""
-        self.progress('every VM already runs: probing the readiness of %d tier(s) at once: %s'
-                      % (len(plan['tiers']), '; '.join('tier %d: %s' % (t['tier'], ', '.join(v['name'] for v in t['vms']))
-                                                        for t in plan['tiers'])))
+        tiers = '; '.join('tier %d: %s' % (t['tier'], ', '.join(v['name'] for v in t['vms'])) for t in plan['tiers'])
+        self.progress('every VM already runs: probing the readiness of %d tier(s) at once: %s' % (len(plan['tiers']), tiers))
         deadline_tier = None
         if self.config['tier_timeout']:
             deadline_tier = time.monotonic() + self.config['tier_timeout']

@@ -217,7 +217,8 @@ def test_writable_disks_unmap_freed_and_zeroed_blocks_by_default():
     driver = parse_xml(plan.actions[0].args['xml']).find('devices/disk/driver')
     assert (driver.get('discard'), driver.get('detect_zeroes'), driver.get('type')) == ('unmap', 'unmap', 'qcow2')
     # discard=ignore keeps libvirt's default: the thick definition is what is asked for
-    keep = dict(SAME, disks=[{'volume': 'vms/vm1.qcow2', 'discard': 'ignore'}])
+    keep = dict(SAME)
+    keep['disks'] = [{'volume': 'vms/vm1.qcow2', 'discard': 'ignore'}]
     assert _domain.plan_domain(current(xml=thick, sources=SOURCES), desired(**keep)).actions == []
     # half of it (only discard='unmap') is neither: shown as it is, and set right
     half = STORED.replace(" detect_zeroes='unmap'", '')
