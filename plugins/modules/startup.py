@@ -117,7 +117,7 @@ options:
               - V(tcp) a TCP connection to O(vms[].probes[].host) (default the VM's address) and O(vms[].probes[].port) succeeds.
               - V(ssh) the SSH server sends its banner; with O(vms[].probes[].user) a non-interactive login
                 (the hypervisor's C(ssh) client, O(vms[].probes[].key_file)) runs C(true). One login attempt may take
-                60 s (its connect, banner and key exchange 30 s), within the VM's timeout: a busy emulated guest can
+                60 s (its connect, banner and key exchange 30 s), within the VM's timeout; a busy emulated guest can
                 need more than 10 s, and an attempt cut short would start its key exchange over.
               - V(http) a GET of O(vms[].probes[].url) answers one of O(vms[].probes[].status), and the body matches
                 O(vms[].probes[].body) when given.
