@@ -47,9 +47,8 @@ def http_port():
     server.server_close()
 
 
-@pytest.fixture
-def banner_port():
-    """A TCP server that greets like an SSH server."""
+def ssh_greeter(delay):
+    """A TCP server that greets like an SSH server after `delay` seconds, then hangs up; yields its port."""
     srv = socket.socket()
     srv.bind(('127.0.0.1', 0))
     srv.listen(5)
@@ -64,15 +63,31 @@ def banner_port():
                 continue
             except OSError:
                 return
-            client.sendall(b'SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n')
-            client.close()
+            stop.wait(delay)
+            try:
+                client.sendall(b'SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n')
+            finally:
+                client.close()
 
     thread = threading.Thread(target=serve)
     thread.daemon = True
     thread.start()
     yield srv.getsockname()[1]
     stop.set()
+    thread.join(2)
     srv.close()
+
+
+@pytest.fixture
+def banner_port():
+    """An SSH server that greets at once."""
+    yield from ssh_greeter(0)
+
+
+@pytest.fixture
+def slow_sshd():
+    """An SSH server that takes 11 s to send its banner (a guest under emulation on a busy host)."""
+    yield from ssh_greeter(11)
 
 
 def closed_port():
@@ -151,35 +166,6 @@ def test_ssh_banner_wrong_server(http_port):
     # an HTTP server says nothing first: the attempt times out and is a retry, not a pass
     with pytest.raises(ProbeFailed):
         probe(type='ssh', port=http_port).check(ctx(seconds=0.5))
-
-
-@pytest.fixture
-def slow_sshd():
-    """An SSH server that takes 11 s to send its banner (a guest under emulation on a busy host), then hangs up."""
-    srv = socket.socket()
-    srv.bind(('127.0.0.1', 0))
-    srv.listen(5)
-    stop = threading.Event()
-
-    def serve():
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _addr = srv.accept()
-            except socket.timeout:
-                continue
-            stop.wait(11)
-            try:
-                conn.sendall(b'SSH-2.0-OpenSSH_9.2p1 slow\r\n')
-            finally:
-                conn.close()
-    thread = threading.Thread(target=serve)
-    thread.daemon = True
-    thread.start()
-    yield srv.getsockname()[1]
-    stop.set()
-    thread.join(2)
-    srv.close()
 
 
 def test_ssh_login_attempt_waits_for_a_slow_server(slow_sshd):
