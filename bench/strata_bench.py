@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import datetime
-import io
 import json
 import os
 import platform
@@ -36,9 +35,11 @@ import sys
 import time
 
 import libvirt
-import pycdlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'lab'))
+from selftest import make_seed, tcp_open  # noqa: E402  the lab self-test's NoCloud seed and TCP check, one copy of each
+
 BENCH = os.path.join(ROOT, 'bench')
 WORK = os.environ.get('STRATA_BENCH_WORK', '/var/tmp/strata-bench')
 RESULTS = os.path.join(BENCH, 'results')
@@ -170,14 +171,6 @@ def wait_quiet(conn, phase, max_wait, busy_max=0.25):
 # guests
 
 
-def tcp_open(host, port, timeout=2.0):
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def ssh_login(key, user, host):
     try:
         proc = subprocess.run(
@@ -201,18 +194,6 @@ def wait_logins(targets, t0, timeout, key):
         return None
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(len(targets), 1)) as pool:
         return dict(zip([t[0] for t in targets], pool.map(one, targets)))
-
-
-def make_seed(path, files):
-    """A NoCloud seed ISO (label cidata), as tests/lab/selftest.py makes it."""
-    iso = pycdlib.PyCdlib()
-    iso.new(interchange_level=3, joliet=3, rock_ridge='1.09', vol_ident='cidata')
-    for name, text in files.items():
-        data = text.encode()
-        iso.add_fp(io.BytesIO(data), len(data), '/' + name.upper().replace('-', '_') + '.;1', rr_name=name,
-                   joliet_path='/' + name)
-    iso.write(path)
-    iso.close()
 
 
 def seed_files(hostname, pub):
