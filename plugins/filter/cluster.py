@@ -64,6 +64,13 @@ def cluster_stop_vms(plan, present=None):
     return _cluster.stop_vms(_plain(plan), _plain(present))
 
 
+def cluster_vm_items(plan, kind):
+    try:
+        return _cluster.vm_items(_plain(plan), kind)
+    except StrataError as exc:
+        raise AnsibleFilterError(str(exc))
+
+
 def cluster_mac(cluster_name, vm_name):
     return _cluster.derive_mac(cluster_name, vm_name)
 
@@ -76,5 +83,6 @@ class FilterModule(object):
             'cluster_summary': cluster_summary,
             'cluster_mac': cluster_mac,
             'cluster_stop_vms': cluster_stop_vms,
+            'cluster_vm_items': cluster_vm_items,
             'resolve_images': resolve_images,
         }

@@ -591,6 +591,40 @@ def stop_vms(cluster_plan, present=None):
     return out
 
 
+VM_ITEM_KINDS = ('volume', 'seed', 'domain')
+
+
+def vm_items(cluster_plan, kind):
+    """The per-VM options of the cluster role's one task per kind: the O(items) of strata.libvirt.volume
+    (V(volume)), cloud_init (V(seed)) and domain (V(domain)). What every VM shares stays in the task."""
+    if kind not in VM_ITEM_KINDS:
+        raise StrataError('cluster_vm_items: kind must be one of %s, not %r' % (', '.join(VM_ITEM_KINDS), kind))
+    pool = cluster_plan['pool']['name']
+    out = []
+    for vm in cluster_plan.get('vms') or []:
+        if kind == 'volume':
+            item = {'name': vm['volume'], 'backing_volume': vm['base_volume'], 'capacity': str(vm['disk_bytes'])}
+        elif kind == 'seed':
+            item = {'volume': vm['seed_volume'], 'hostname': vm['hostname']}
+            if vm.get('fqdn'):
+                item['fqdn'] = vm['fqdn']
+            if vm.get('user_data'):
+                item['user_data'] = vm['user_data']
+        else:
+            grace = vm['grace'] if vm.get('grace') is not None else cluster_plan['startup']['grace']
+            item = {'name': vm['domain'], 'memory': vm['memory_mib'], 'vcpus': vm['vcpus'],
+                    # the seed as a read-only virtio disk: cloud kernels (the lab image's too) may lack SATA/AHCI drivers
+                    'disks': [{'volume': '%s/%s' % (pool, vm['volume'])},
+                              {'volume': '%s/%s' % (pool, vm['seed_volume']), 'bus': 'virtio', 'format': 'raw',
+                               'readonly': True}],
+                    'interfaces': [{'network': cluster_plan['network']['name'], 'mac': vm['mac']}],
+                    'console_log': vm['console_log'], 'shutdown_timeout': int(grace)}
+            if cluster_plan.get('type') == 'qemu':
+                item['tcg_tb_cache'] = vm['tcg_tb_cache']
+        out.append(item)
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
 # the summary table
 

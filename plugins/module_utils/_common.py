@@ -20,6 +20,7 @@ __metaclass__ = type
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils._diff import DifferenceTracker
+from ansible_collections.strata.libvirt.plugins.module_utils import _batch
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
 from ansible_collections.strata.libvirt.plugins.module_utils import _ownership
 from ansible_collections.strata.libvirt.plugins.module_utils import _xml
@@ -149,16 +150,20 @@ class Resource(object):
         return {}
 
 
-def run(module, resource_class):
-    """Run one resource module: validate, connect, lock, read, plan, apply (unless check mode), report."""
-    _connection.require_libvirt(module)
-    _xml.require_lxml(module)
+def prepare(module, resource_class):
+    """Validate one resource's desired state (StrataError on bad input, before connecting) and return the
+    callable that connects, locks, reads, plans, applies (unless check mode) and returns its result dict
+    (or raises _batch.ItemFailed with the failure's)."""
     resource = resource_class(module)
+    desired = resource.desired()
+    return lambda: _execute(module, resource, desired)
+
+
+def _execute(module, resource, desired):
     params = module.params
     plan = None
     done = []
     try:
-        desired = resource.desired()
         uri = _connection.resolve_uri(params.get('uri'))
         conn = _connection.open_connection(uri)
         try:
@@ -182,7 +187,7 @@ def run(module, resource_class):
         failed = dict(msg=str(exc))
         if plan is not None:
             failed.update(actions=plan.texts(), actions_done=done, changed=bool(done))
-        module.fail_json(**failed)
+        raise _batch.ItemFailed(failed)
 
     for warning in plan.warnings:
         module.warn(warning)
@@ -191,4 +196,25 @@ def run(module, resource_class):
         result['restart_required'] = plan.restart_required
     result[resource.kind] = resource.facts(final)
     result.update(resource.result_extras())
-    module.exit_json(**result)
+    return result
+
+
+def run(module, resource_class):
+    """Run a module that manages one resource: validate, connect, lock, read, plan, apply, report."""
+    _connection.require_libvirt(module)
+    _xml.require_lxml(module)
+    try:
+        runner = prepare(module, resource_class)
+    except StrataError as exc:
+        module.fail_json(msg=str(exc))
+    try:
+        module.exit_json(**runner())
+    except _batch.ItemFailed as exc:
+        module.fail_json(**exc.result)
+
+
+def run_items(module, resource_class, item_spec, constraints, label):
+    """Run a module that takes `items` (see _batch): its one resource, or each item's."""
+    _connection.require_libvirt(module)
+    _xml.require_lxml(module)
+    _batch.run(module, item_spec, constraints, label, lambda item_module: prepare(item_module, resource_class))

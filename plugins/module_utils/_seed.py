@@ -40,6 +40,7 @@ except ImportError:
     HAS_PYCDLIB = False
     PYCDLIB_IMPORT_ERROR = traceback.format_exc()
 
+from ansible_collections.strata.libvirt.plugins.module_utils import _batch
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 
 VOLUME_LABEL = 'cidata'
@@ -461,6 +462,27 @@ def _changed_files(old, new):
     if old is None:
         return sorted(new)
     return sorted(name for name in set(old) | set(new) if old.get(name) != new.get(name))
+
+
+def seed_label(params):
+    """How an item of the module's O(items) is named in messages."""
+    return params.get('path') or '%s/%s' % (params.get('pool'), params.get('volume'))
+
+
+def prepare_seed(module):
+    """The module's run for one seed (see _batch.run): its desired state is built now (StrataError on bad
+    input), the seed is written when the returned callable runs."""
+    desired = desired_from_params(module.params)
+    if module.params.get('root_password'):
+        module.warn('root_password is set: the seed lets root log in on the console with a password; '
+                    'use it for debugging only')
+
+    def run():
+        try:
+            return SeedTask(module, desired).run()
+        except StrataError as exc:
+            raise _batch.ItemFailed(dict(msg=str(exc)))
+    return run
 
 
 class SeedTask(object):

@@ -32,11 +32,13 @@ author:
 extends_documentation_fragment:
   - strata.libvirt.connection
   - strata.libvirt.attributes
+  - strata.libvirt.items
 options:
   name:
-    description: Name of the domain (letters, digits, V(.), V(_) and V(-)).
+    description:
+      - Name of the domain (letters, digits, V(.), V(_) and V(-)).
+      - Required, here or in each item of O(items).
     type: str
-    required: true
   state:
     description:
       - V(present) defines or updates the domain and leaves it running or shut off as it is (a new domain is
@@ -327,6 +329,23 @@ EXAMPLES = r'''
   ansible.builtin.debug:
     msg: "{{ stopped.stop.method | default('already off') }} in {{ stopped.stop.seconds | default(0) }} s"
 
+- name: Three guests in one run (faster than a loop); the options beside items are every item's defaults
+  strata.libvirt.domain:
+    state: running
+    memory: 2G
+    vcpus: 2
+    interfaces:
+      - network: strata-lab
+    guest_agent: true
+    items:
+      - name: web1
+        disks: [{volume: strata-lab/web1.qcow2}]
+      - name: web2
+        disks: [{volume: strata-lab/web2.qcow2}]
+      - name: db1
+        memory: 8G
+        disks: [{volume: strata-lab/db1.qcow2}]
+
 - name: Remove the guest, its NVRAM and the volumes we created for it
   strata.libvirt.domain:
     name: web1
@@ -348,13 +367,20 @@ actions:
     - "redefine domain 'web1' (memory, vcpus)"
     - "stop domain 'web1' (ACPI shutdown, forced off after 120s)"
 diff:
-  description: The compared settings before and after (also returned without diff mode).
+  description:
+    - The compared settings before and after (also returned without diff mode).
+    - With O(items), a list of these, one per item.
   returned: always
-  type: dict
+  type: raw
   sample: {before: {memory: 2 GiB, state: running}, after: {memory: 4 GiB, state: running}}
+results:
+  description: With O(items), one entry per item, in order, with the keys of a single run and C(item).
+  returned: when O(items) is given
+  type: list
+  elements: dict
 restart_required:
   description: The running domain differs from its persistent definition in what was asked; a restart applies it.
-  returned: always
+  returned: unless O(items) is given
   type: bool
 stop:
   description: How the domain was stopped (by O(state=stopped), O(state=absent) or O(restart=true)).
@@ -374,7 +400,7 @@ stop:
   sample: {method: acpi, seconds: 4.6}
 domain:
   description: The domain after the task (in check mode, as it is now).
-  returned: always
+  returned: unless O(items) is given
   type: dict
   contains:
     name:
@@ -468,7 +494,8 @@ domain:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.strata.libvirt.plugins.module_utils._common import common_argument_spec, run
+from ansible_collections.strata.libvirt.plugins.module_utils._batch import module_spec
+from ansible_collections.strata.libvirt.plugins.module_utils._common import common_argument_spec, run_items
 from ansible_collections.strata.libvirt.plugins.module_utils import _domain
 
 STRUCTURED = ('type', 'memory', 'vcpus', 'cpu', 'machine', 'firmware', 'uefi_loader', 'uefi_nvram_template',
@@ -477,8 +504,8 @@ STRUCTURED = ('type', 'memory', 'vcpus', 'cpu', 'machine', 'firmware', 'uefi_loa
 
 
 def main():
-    argument_spec = common_argument_spec()
-    argument_spec.update(
+    item_spec = common_argument_spec()
+    item_spec.update(
         name=dict(type='str', required=True),
         state=dict(type='str', default='present', choices=['present', 'running', 'stopped', 'absent']),
         autostart=dict(type='bool'),
@@ -514,9 +541,9 @@ def main():
         shutdown_timeout=dict(type='int', default=_domain.DEFAULT_SHUTDOWN_TIMEOUT),
         remove_volumes=dict(type='bool', default=False),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           mutually_exclusive=[('xml', key) for key in STRUCTURED])
-    run(module, _domain.DomainResource)
+    module = AnsibleModule(argument_spec=module_spec(item_spec), supports_check_mode=True)
+    run_items(module, _domain.DomainResource, item_spec, dict(mutually_exclusive=[('xml', key) for key in STRUCTURED]),
+              lambda params: params.get('name'))
 
 
 if __name__ == '__main__':

@@ -200,6 +200,31 @@ def test_stop_vms_uses_tiers_of_what_is_there():
     assert len(_cluster.stop_vms(plan)) == 4
 
 
+def test_vm_items_are_each_modules_per_vm_options():
+    plan = _cluster.plan(cluster(vms=[dict(CLUSTER['vms'][0], grace=5), CLUSTER['vms'][2]]), IMAGE_MAP)
+    gw, db1 = plan['vms']
+    assert _cluster.vm_items(plan, 'volume') == [
+        {'name': 'strata-t-gateway.qcow2', 'backing_volume': 'strata-debian-12.qcow2', 'capacity': str(4 * 1024 ** 3)},
+        {'name': 'strata-t-db1.qcow2', 'backing_volume': 'strata-debian-12.qcow2', 'capacity': str(6 * 1024 ** 3)}]
+    seeds = _cluster.vm_items(plan, 'seed')
+    assert seeds[0] == {'volume': 'strata-t-gateway-seed.iso', 'hostname': 'gateway', 'fqdn': 'gateway.t.test',
+                        'user_data': gw['user_data']}
+    assert seeds[1]['user_data'] == {'runcmd': [['touch', '/etc/cluster']]}
+    domains = _cluster.vm_items(plan, 'domain')
+    assert domains[1] == {
+        'name': 'strata-t-db1', 'memory': 768, 'vcpus': 2, 'tcg_tb_cache': 128,
+        'disks': [{'volume': 'strata-t/strata-t-db1.qcow2'},
+                  {'volume': 'strata-t/strata-t-db1-seed.iso', 'bus': 'virtio', 'format': 'raw', 'readonly': True}],
+        'interfaces': [{'network': 'strata-t-net', 'mac': '52:54:00:aa:bb:cc'}],
+        'console_log': db1['console_log'], 'shutdown_timeout': plan['startup']['grace']}
+    assert domains[0]['shutdown_timeout'] == 5 and domains[0]['interfaces'][0]['mac'] == gw['mac']
+    # the translation cache is a TCG setting: a KVM cluster's domains do not get it
+    kvm = _cluster.plan(cluster(virt_type='kvm'), IMAGE_MAP)
+    assert all('tcg_tb_cache' not in item for item in _cluster.vm_items(kvm, 'domain'))
+    with pytest.raises(StrataError, match='kind must be one of volume, seed, domain'):
+        _cluster.vm_items(plan, 'network')
+
+
 def test_resolve_images():
     assert [i['label'] for i in _cluster.resolve_images(IMAGE_MAP)] == ['lab']
     assert [i['label'] for i in _cluster.resolve_images(IMAGE_MAP, ['debian', 'lab', 'other'])] == ['lab', 'other']

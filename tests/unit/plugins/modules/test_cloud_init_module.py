@@ -73,3 +73,32 @@ def test_raw_user_data_and_network_config(run_module, tmp_path):
     assert result['changed'] and result['files'] == ['meta-data', 'network-config', 'user-data']
     files = _seed.read_iso(open(path, 'rb').read())[0]
     assert files['user-data'] == '#cloud-config\nhostname: raw\n' and files['meta-data'] == 'instance-id: i-1\n'
+
+
+def test_items_in_one_run(four_steps, run_module, tmp_path):
+    paths = [str(tmp_path / ('vm%d-seed.iso' % i)) for i in range(3)]
+    shared = dict(user='strata', ssh_authorized_keys=['ssh-ed25519 AAAA lab'], ssh_genkeytypes=['ed25519'])
+    items = [{'path': paths[0], 'hostname': 'vm0'}, {'path': paths[1], 'hostname': 'vm1', 'packages': ['jq']},
+             {'path': paths[2], 'hostname': 'vm2', 'root_password': 'item-secret-42'}]
+    results = four_steps(cloud_init, items=items, **shared)
+    assert [r['item'] for r in results[1]['results']] == paths
+    assert results[1]['actions'] == ['%s: create %s (NoCloud seed, %d bytes)' % (p, p, os.path.getsize(p)) for p in paths]
+    for index, path in enumerate(paths):
+        user_data = _seed.read_iso(open(path, 'rb').read())[0]['user-data']
+        assert 'hostname: vm%d' % index in user_data and 'ssh-ed25519 AAAA lab' in user_data
+    assert '- jq' in _seed.read_iso(open(paths[1], 'rb').read())[0]['user-data']
+    # a secret given inside an item is hidden like a top-level one (no_log), in results and diffs alike
+    assert all('item-secret-42' not in str(r) for r in results)
+
+
+def test_items_invalid_one_writes_nothing(run_module, tmp_path):
+    good, bad = str(tmp_path / 'good.iso'), str(tmp_path / 'bad.iso')
+    result = run_module(cloud_init, hostname='h', items=[{'path': good}, {'path': bad, 'pool': 'p'},
+                                                         {'path': bad, 'mode': '0644'}, {'volume': 'v.iso'}])
+    assert result['failed'] and result['msg'].startswith('Nothing was changed; these items are invalid:'), result['msg']
+    assert 'items[1] (%s): parameters are mutually exclusive: path|pool' % bad in result['msg']
+    assert 'items[3] (None/v.iso): one of the following is required: path, pool' in result['msg']
+    assert 'items[2]' not in result['msg']  # valid as options; the seed's own check comes next, once these pass
+    result = run_module(cloud_init, hostname='h', items=[{'path': good}, {'path': bad, 'mode': '0644'}])
+    assert result['failed'] and 'items[1] (%s): ' % bad in result['msg'] and 'every user read the seed' in result['msg']
+    assert not os.listdir(str(tmp_path))

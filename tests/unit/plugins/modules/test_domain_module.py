@@ -201,3 +201,31 @@ def test_domain_info(run_module, hv):
     assert facts['uptime_seconds'] is None       # not a local qemu:// URI
     off = run_module(domain_info, name=['strata-ut-other'], guest_agent=True)['domains'][0]
     assert off['state'] == 'shut off' and off['addresses'] == [] and off['agent'] is None
+
+
+def test_items_in_one_run(four_steps, run_module, hv):
+    shared = dict((k, v) for k, v in DOM.items() if k not in ('name', 'console_log'))
+    items = [{'name': 'strata-ut-dom'}, {'name': 'strata-ut-dom2', 'memory': '256M', 'tcg_tb_cache': 64}]
+    try:
+        results = four_steps(domain, items=items, **shared)
+        assert results[0]['actions'][:2] == ["strata-ut-dom: define domain 'strata-ut-dom'",
+                                             "strata-ut-dom: start domain 'strata-ut-dom'"]
+        assert [r['item'] for r in results[1]['results']] == ['strata-ut-dom', 'strata-ut-dom2']
+        assert [r['domain']['memory_mib'] for r in results[1]['results']] == [512, 256]
+        assert [r['restart_required'] for r in results[3]['results']] == [False, False]
+        assert [d['after']['state'] for d in results[0]['diff']] == ['running', 'running']
+        assert hv.lookupByName('strata-ut-dom2').isActive() and hv.lookupByName('strata-ut-dom2').autostart()
+        # a change to one item: only that one reports it, and the running domain waits for a restart
+        changed = run_module(domain, items=[items[0], dict(items[1], memory='384M')], **shared)
+        assert [r['changed'] for r in changed['results']] == [False, True]
+        assert [r['restart_required'] for r in changed['results']] == [False, True]
+        # an item that fails at run time stops the run; the error names it and what changed before it
+        failed = run_module(domain, items=[dict(items[0], state='stopped'),
+                                           dict(items[1], interfaces=[{'network': 'no-such-net'}])], **shared)
+        assert failed['failed'] and failed['changed']
+        assert failed['msg'].startswith("items[1] (strata-ut-dom2): ") and "network 'no-such-net' does not exist" in failed['msg']
+        assert failed['msg'].endswith('Changed before it: strata-ut-dom.'), failed['msg']
+        assert not hv.lookupByName('strata-ut-dom').isActive() and hv.lookupByName('strata-ut-dom2').isActive()
+    finally:
+        run_module(domain, items=[{'name': 'strata-ut-dom', 'state': 'absent'}, {'name': 'strata-ut-dom2', 'state': 'absent'}])
+    assert _lookup(hv) is None and _lookup(hv, 'strata-ut-dom2') is None

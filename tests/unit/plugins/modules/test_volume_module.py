@@ -114,3 +114,47 @@ def test_stopped_pool_is_reported(run_module, strata_pool):
     strata_pool.destroy()
     result = run_module(volume, name='v.qcow2', pool='strata-ut-vols', capacity='1G')
     assert result['failed'] and "storage pool 'strata-ut-vols' is not active" in result['msg']
+
+
+def test_items_in_one_run(four_steps, run_module, strata_pool):
+    """items: several volumes in one run; top-level options are every item's defaults; four steps as one volume."""
+    run_module(volume, name='base.qcow2', pool='strata-ut-vols', capacity='1G')
+    results = four_steps(volume, pool='strata-ut-vols', backing_volume='base.qcow2', cluster='ut',
+                         items=[{'name': 'a.qcow2'}, {'name': 'b.qcow2', 'capacity': '2G'}])
+    assert results[0]['actions'] == [
+        "%s: create volume '%s' in pool 'strata-ut-vols' (qcow2, %s) as a copy-on-write overlay of "
+        "/srv/strata-ut-vols/base.qcow2" % ('strata-ut-vols/' + name, name, size)
+        for name, size in (('a.qcow2', '1G (1073741824 bytes)'), ('b.qcow2', '2G (2147483648 bytes)'))]
+    assert [r['item'] for r in results[1]['results']] == ['strata-ut-vols/a.qcow2', 'strata-ut-vols/b.qcow2']
+    assert [r['volume']['capacity'] for r in results[1]['results']] == [G, 2 * G]
+    assert [d['after_header'] for d in results[0]['diff']] == ['strata-ut-vols/a.qcow2 (after)', 'strata-ut-vols/b.qcow2 (after)']
+    assert results[3]['results'][1]['volume']['ownership'] == {'owned': True, 'cluster': 'ut'}
+
+
+def test_items_invalid_item_changes_nothing(run_module, strata_pool):
+    result = run_module(volume, pool='strata-ut-vols', capacity='1G',
+                        items=[{'name': 'ok.qcow2'}, {'capacity': '2G'}, {'name': 'x.qcow2', 'xml': '<volume/>'},
+                               {'name': 'y.qcow2', 'colour': 'red'}])
+    assert result['failed'] and result['msg'].startswith('Nothing was changed; these items are invalid:')
+    assert 'items[1] (strata-ut-vols/None): missing required arguments: name' in result['msg']
+    assert 'items[2] (strata-ut-vols/x.qcow2): parameters are mutually exclusive: xml|capacity' in result['msg']
+    assert "items[3] (strata-ut-vols/y.qcow2): unsupported parameters: colour" in result['msg'] and 'colour' in result['msg']
+    assert 'ok.qcow2' not in result['msg'] and strata_pool.listVolumes() == []
+    # the planner's own validation (desired state) also runs for every item before the first is touched
+    result = run_module(volume, pool='strata-ut-vols', items=[{'name': 'ok.qcow2', 'capacity': '1G'}, {'name': 'bad/name'}])
+    assert result['failed'] and 'items[1] (strata-ut-vols/bad/name)' in result['msg'], result['msg']
+    assert strata_pool.listVolumes() == []
+    # without items the top-level options are checked as the one item, as before
+    assert 'missing required arguments: name' in run_module(volume, pool='strata-ut-vols', capacity='1G')['msg']
+
+
+def test_items_failure_names_the_item_and_what_changed_before(run_module, strata_pool):
+    run_module(volume, name='big.qcow2', pool='strata-ut-vols', capacity='2G')
+    result = run_module(volume, pool='strata-ut-vols',
+                        items=[{'name': 'new.qcow2', 'capacity': '1G'}, {'name': 'big.qcow2', 'capacity': '1G'},
+                               {'name': 'later.qcow2', 'capacity': '1G'}])
+    assert result['failed'] and result['changed']
+    assert result['msg'].startswith('items[1] (strata-ut-vols/big.qcow2): ') and 'smaller' in result['msg'], result['msg']
+    assert result['msg'].endswith('Changed before it: strata-ut-vols/new.qcow2. Not run: 1 later item(s).')
+    assert [r['item'] for r in result['results']] == ['strata-ut-vols/new.qcow2', 'strata-ut-vols/big.qcow2']
+    assert sorted(strata_pool.listVolumes()) == ['big.qcow2', 'new.qcow2']
