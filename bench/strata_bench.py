@@ -671,11 +671,7 @@ class Bench:
         self.results['phases']['ours'] = out
         remove_prefixed(self.conn, inv['name'])
         try:
-            # cold: neither the cached image nor the base volume exists
-            shutil.rmtree(os.path.join(WORK, 'cache'), ignore_errors=True)
-            self.quiet('ours cold')
-            out['cold'] = self.provision('provision-cold', inv)
-            out['cold']['image_cached_before'] = False
+            out['cold'] = self.ours_cold(inv)
             if 'noop' in want:
                 self.phase_noop(inv)
             if 'disk' in want:
@@ -691,6 +687,39 @@ class Bench:
             out['warm_s'] = rnd(median([w['wall_s'] for w in warm]), 2)
             out['unprovision_s'] = rnd(median([u['wall_s'] for u in out['unprovision']]), 2)
             out['unprovision_stop_s'] = rnd(median([u['stop_s'] for u in out['unprovision']]), 2)
+        finally:
+            self.unprovision('unprovision-cleanup', inv, must=False)
+            remove_prefixed(self.conn, inv['name'])
+            shutil.rmtree(inv['inventory'], ignore_errors=True)
+
+    def ours_cold(self, inv, label='ours cold'):
+        """provision from nothing: neither the cached image nor the base volume exists."""
+        shutil.rmtree(os.path.join(WORK, 'cache'), ignore_errors=True)
+        self.quiet(label)
+        res = self.provision('provision-cold', inv)
+        res['image_cached_before'] = False
+        return res
+
+    def phase_pairs(self):
+        """--pairs N: N-1 more pairs of (seed method, ours cold), each right after the other, after the pair the
+        ours and seed phases measured. The seed target is then the median of the N ratios, each taken within its
+        own pair, so a machine that gets slower or faster over the hour shifts both sides of a ratio alike."""
+        n = self.args.vms
+        inv = self.inventory('c%d' % n, 10, n, 512, tiers=n > 1)
+        pairs = self.results['phases'].setdefault('pairs', [])
+        try:
+            for index in range(1, self.args.pairs):
+                # the order alternates: pair 1 was ours first, pair 2 has the seed method first, ...
+                order = ('seed', 'ours') if index % 2 else ('ours', 'seed')
+                pair = {'order': list(order)}
+                for side in order:
+                    if side == 'ours':
+                        remove_prefixed(self.conn, inv['name'])
+                        pair['ours_cold'] = self.ours_cold(inv, 'pair %d: ours cold' % (index + 1))
+                        self.unprovision('unprovision', inv)
+                    else:
+                        pair['seed'] = self.seed_once('pair %d: seed method' % (index + 1))
+                pairs.append(pair)
         finally:
             self.unprovision('unprovision-cleanup', inv, must=False)
             remove_prefixed(self.conn, inv['name'])
@@ -769,26 +798,32 @@ class Bench:
         return env, time.monotonic() - t0
 
     def phase_seed(self):
+        out = {'n': self.args.vms}
+        self.results['phases']['seed'] = out
+        self.seed_customize = None
+        if not self.args.no_customize:
+            try:
+                env, warm = self.prepare_guestfs()
+                self.seed_customize = env
+                out['customize'] = 'virt-customize (libguestfs, supermin on the image\'s kernel, TCG)'
+                out['guestfs_prepare_s'] = rnd(warm, 1)
+            except BenchError as exc:
+                out['customize'] = 'libguestfs does not work here (%s); the same NoCloud seed as ours instead' % str(exc)[:300]
+        else:
+            out['customize'] = 'skipped (--no-customize): the same NoCloud seed as ours instead'
+        out.update(self.seed_once('seed method'))
+
+    def seed_once(self, label):
+        """One run of the seed playbook's method, from nothing to every VM's SSH login."""
         n = self.args.vms
         name = PREFIX + 'seed'
         seed_dir = os.path.join(WORK, 'seed')
         pool_dir = os.path.join(WORK, 'seed', 'pool')
-        out = {'n': n}
-        self.results['phases']['seed'] = out
+        out = {}
         remove_prefixed(self.conn, name)
         shutil.rmtree(seed_dir, ignore_errors=True)
-        customize_env = {}
-        customize = not self.args.no_customize
-        if customize:
-            try:
-                customize_env, warm = self.prepare_guestfs()
-                out['customize'] = 'virt-customize (libguestfs, supermin on the image\'s kernel, TCG)'
-                out['guestfs_prepare_s'] = rnd(warm, 1)
-            except BenchError as exc:
-                customize = False
-                out['customize'] = 'libguestfs does not work here (%s); the same NoCloud seed as ours instead' % str(exc)[:300]
-        if not customize and 'customize' not in out:
-            out['customize'] = 'skipped (--no-customize): the same NoCloud seed as ours instead'
+        customize = self.seed_customize is not None
+        customize_env = self.seed_customize or {}
         vms = [{'name': 'gw' if i == 0 else 'n%d' % i, 'domain': '%s-%s' % (name, 'gw' if i == 0 else 'n%d' % i),
                 'ip': '10.245.3.%d' % (10 + i), 'mac': '52:54:00:f5:03:%02x' % (10 + i)} for i in range(n)]
         os.makedirs(seed_dir)
@@ -815,7 +850,7 @@ class Bench:
             handle.write('---\n' + json.dumps({'hypervisor': {'hosts': {'localhost': {
                 'ansible_connection': 'local', 'ansible_python_interpreter': VENV_PY}}}}) + '\n')
         try:
-            self.quiet('seed method')
+            self.quiet(label)
             t0 = time.monotonic()
             res = self.ansible('seed-method', [os.path.join(BENCH, 'seed-method', 'seed.yml'), '-e', '@' + varfile], hosts,
                                self.args.playbook_timeout)
@@ -848,11 +883,10 @@ class Bench:
         finally:
             remove_prefixed(self.conn, name)
             shutil.rmtree(seed_dir, ignore_errors=True)
-            if self.created_modules_dir and not os.listdir('/usr/lib/modules'):
-                os.rmdir('/usr/lib/modules')
             for path in (varfile, hosts):
                 if os.path.exists(path):
                     os.remove(path)
+        return out
 
     def phase_scale(self):
         out = {'memory_mib': 256, 'tb_cache_mib': 64, 'points': []}
@@ -897,6 +931,8 @@ class Bench:
             steps.append(('ours', lambda: self.phase_ours(want), PREFIX + 'c'))
         if 'seed' in want:
             steps.append(('seed', self.phase_seed, PREFIX + 'seed'))
+        if 'seed' in want and 'ours' in want and self.args.pairs > 1:
+            steps.append(('pairs', self.phase_pairs, PREFIX + 'c'))
         if 'scale' in want and self.args.scale:
             steps.append(('scale', self.phase_scale, PREFIX + 'scale'))
         self.prefixes = [step[2] for step in steps]
@@ -936,14 +972,25 @@ def target(name, value, bound, met, detail):
     return {'target': name, 'value': value, 'bound': bound, 'met': met, 'detail': detail}
 
 
-def project_to_kvm(results):
-    """The seed comparison on KVM hardware, estimated from this run's own breakdown (issue 7: here guests run
+def seed_pairs(results):
+    """The (ours cold, seed method) pairs of a run: the ours and seed phases' own pair, then the --pairs ones."""
+    p = results['phases']
+    ours, seed = p.get('ours') or {}, p.get('seed') or {}
+    pairs = []
+    if (ours.get('cold') or {}).get('wall_s') and seed.get('all_ready_s'):
+        pairs.append({'ours_cold': ours['cold'], 'seed': seed, 'order': ['ours', 'seed']})
+    pairs += [pair for pair in p.get('pairs') or []
+              if (pair.get('ours_cold') or {}).get('wall_s') and (pair.get('seed') or {}).get('all_ready_s')]
+    return pairs
+
+
+def project_pair(results, cold, seed):
+    """The seed comparison on KVM hardware, estimated from one pair's own breakdown (issue 7: here guests run
     under TCG, so their boot dominates both). Every guest-bound phase (boots and probes, and virt-customize,
     which boots a libguestfs appliance) is scaled by k = kvm_boot / the measured TCG floor of one VM; the
     host-side phases (download, copies, libvirt calls, module runs) and the seed's fixed 10 s pause stay."""
-    p = results['phases']
-    floor, ours, seed = p.get('floor') or {}, p.get('ours') or {}, p.get('seed') or {}
-    cold, phases = ours.get('cold') or {}, dict(seed.get('phases') or [])
+    floor = results['phases'].get('floor') or {}
+    phases = dict(seed.get('phases') or [])
     if not (floor.get('floor_1_s') and cold.get('startup_s') is not None and seed.get('all_ready_s') and phases):
         return None
     kvm_boot = results['options'].get('kvm_boot') or KVM_BOOT_S
@@ -955,13 +1002,17 @@ def project_to_kvm(results):
     seed_kvm = seed_host + k * customize + max(pause, k * boot)
     ours_host, ours_guest = cold['wall_s'] - cold['startup_s'], cold['startup_s']
     ours_kvm = ours_host + k * ours_guest
-    out = {'assumed_kvm_boot_s': kvm_boot, 'k': rnd(k, 3),
-           'seed': {'host_side_s': rnd(seed_host, 1), 'customize_s': rnd(customize, 1), 'boot_s': rnd(boot, 1),
-                    'kvm_s': rnd(seed_kvm, 1)},
-           'ours_cold': {'host_side_s': rnd(ours_host, 1), 'startup_s': rnd(ours_guest, 1), 'kvm_s': rnd(ours_kvm, 1)},
-           'ratio_tcg': rnd(seed['all_ready_s'] / cold['wall_s'], 2), 'ratio_kvm': rnd(seed_kvm / ours_kvm, 2)}
-    results['kvm_projection'] = out
-    return out
+    return {'assumed_kvm_boot_s': kvm_boot, 'k': rnd(k, 3),
+            'seed': {'host_side_s': rnd(seed_host, 1), 'customize_s': rnd(customize, 1), 'boot_s': rnd(boot, 1),
+                     'kvm_s': rnd(seed_kvm, 1)},
+            'ours_cold': {'host_side_s': rnd(ours_host, 1), 'startup_s': rnd(ours_guest, 1), 'kvm_s': rnd(ours_kvm, 1)},
+            'ratio_tcg': rnd(seed['all_ready_s'] / cold['wall_s'], 2), 'ratio_kvm': rnd(seed_kvm / ours_kvm, 2)}
+
+
+def median_pair(pairs):
+    """The pair whose ratio is the median one (the lower middle one for an even count)."""
+    ranked = sorted(pairs, key=lambda pair: pair['seed']['all_ready_s'] / pair['ours_cold']['wall_s'])
+    return ranked[(len(ranked) - 1) // 2]
 
 
 def evaluate(results):
@@ -977,21 +1028,31 @@ def evaluate(results):
             'ratio to the gated floor %.2fx' % (ours['warm_s'], ours['n'], floor['floor_n_s'], floor.get('tier_gating_s') or 0,
                                                 floor.get('floor_n_tiers_s') or 0,
                                                 ours['warm_s'] / (floor.get('floor_n_tiers_s') or floor['floor_n_s']))))
-    if seed.get('all_ready_s') and ours.get('cold'):
-        ratio = seed['all_ready_s'] / ours['cold']['wall_s']
-        warm_ratio = (seed['all_ready_s'] - dict(seed.get('phases', [])).get('download (get_url + SHA512SUMS)', 0)) \
+    pairs = seed_pairs(results)
+    if pairs:
+        for pair in pairs:
+            pair['ratio'] = rnd(pair['seed']['all_ready_s'] / pair['ours_cold']['wall_s'], 3)
+            pair['kvm_projection'] = project_pair(results, pair['ours_cold'], pair['seed'])
+        ratio = median([pair['ratio'] for pair in pairs])
+        mid = median_pair(pairs)
+        proj = results['kvm_projection'] = mid['kvm_projection']
+        kvm = [pair['kvm_projection']['ratio_kvm'] for pair in pairs if pair['kvm_projection']]
+        warm_ratio = (mid['seed']['all_ready_s'] - dict(mid['seed'].get('phases', [])).get('download (get_url + SHA512SUMS)', 0)) \
             / ours['warm_s'] if ours.get('warm_s') else None
-        proj = project_to_kvm(results)
         targets.append(target(
             '>= 1.8x faster than the seed method (%d VMs, from nothing)' % seed['n'], rnd(ratio, 2), 1.8, ratio >= 1.8,
-            'seed method %.1f s vs ours cold %.1f s (both download the image); without the download vs ours warm: %sx%s'
-            % (seed['all_ready_s'], ours['cold']['wall_s'], rnd(warm_ratio, 2),
+            '%sseed method %.1f s vs ours cold %.1f s (both download the image); without the download vs ours warm: %sx%s'
+            % ('median of %d pairs, each run one right after the other (%s); the median pair: '
+               % (len(pairs), ', '.join('%.2fx' % pair['ratio'] for pair in pairs)) if len(pairs) > 1 else '',
+               mid['seed']['all_ready_s'], mid['ours_cold']['wall_s'], rnd(warm_ratio, 2),
                '' if not proj else
                '; projected to KVM (one VM boots in %s s there, assumed; guest-bound phases x%s): seed %s s '
-               '(host side %s, customize %s, boot %s) vs ours %s s (host side %s, startup %s): %sx'
+               '(host side %s, customize %s, boot %s) vs ours %s s (host side %s, startup %s): %sx%s'
                % (proj['assumed_kvm_boot_s'], proj['k'], proj['seed']['kvm_s'], proj['seed']['host_side_s'],
                   proj['seed']['customize_s'], proj['seed']['boot_s'], proj['ours_cold']['kvm_s'],
-                  proj['ours_cold']['host_side_s'], proj['ours_cold']['startup_s'], proj['ratio_kvm']))))
+                  proj['ours_cold']['host_side_s'], proj['ours_cold']['startup_s'], proj['ratio_kvm'],
+                  ' (the pairs: %s; median %sx)' % (', '.join('%.2fx' % r for r in kvm), rnd(median(kvm), 2))
+                  if len(kvm) > 1 else ''))))
     if noop.get('noop_s') is not None and noop.get('ping_s') is not None:
         bound = 1.5 * noop['ping_s'] + 10
         met = noop['changed'] == 0 and noop['noop_s'] <= bound
@@ -1078,6 +1139,12 @@ def markdown(results):
         row('seed method: disk (download + full copies)', human(seed['disk_bytes']))
     if seed.get('customize'):
         row('seed method: customisation', seed['customize'])
+    pairs = seed_pairs(results)
+    if len(pairs) > 1:
+        for index, pair in enumerate(pairs):
+            row('pair %d (%s first): seed method / ours cold' % (index + 1, pair['order'][0]),
+                '%s / %s = %.2fx' % (pair['seed']['all_ready_s'], pair['ours_cold']['wall_s'],
+                                      pair['seed']['all_ready_s'] / pair['ours_cold']['wall_s']))
     proj = results.get('kvm_projection')
     if proj:
         row('seed vs ours cold, projected to KVM (one VM boots to SSH in %s s there, assumed; guest-bound phases x%s)'
@@ -1167,6 +1234,9 @@ def parse_args(argv):
     parser.add_argument('--vms', type=int, default=4, help='VMs of the cluster (floor, ours, seed); default 4')
     parser.add_argument('--runs', type=int, default=3, help='repeats of the short measurements (median); default 3')
     parser.add_argument('--long-runs', type=int, default=1, help='repeats of the long ones (several VMs); default 1')
+    parser.add_argument('--pairs', type=int, default=1,
+                        help='pairs of (ours cold, seed method) for the seed target, its value the median of the '
+                             'pairs\' ratios; default 1')
     parser.add_argument('--scale', default='4,8,12', help='VM counts of the scale phase; default 4,8,12')
     parser.add_argument('--boot-timeout', type=int, default=900, help='seconds a VM may take to answer SSH; default 900')
     parser.add_argument('--playbook-timeout', type=int, default=2400, help='bound of one ansible-playbook run; default 2400')
@@ -1195,8 +1265,8 @@ def parse_args(argv):
         skip.append('scale')
     args.only = [x for x in only if x not in skip]
     args.scale = [int(x) for x in args.scale.split(',') if x.strip()]
-    if args.vms < 1 or args.runs < 1 or args.long_runs < 1:
-        parser.error('--vms, --runs and --long-runs must be at least 1')
+    if args.vms < 1 or args.runs < 1 or args.long_runs < 1 or args.pairs < 1:
+        parser.error('--vms, --runs, --long-runs and --pairs must be at least 1')
     return args
 
 
@@ -1259,6 +1329,8 @@ def main(argv=None):
     finally:
         for prefix in bench.prefixes:
             remove_prefixed(bench.conn, prefix)
+    if bench.created_modules_dir and not os.listdir('/usr/lib/modules'):
+        os.rmdir('/usr/lib/modules')  # made for supermin (prepare_guestfs)
     write_results(bench.results, os.path.join(args.out, bench.stamp), args.no_plot)
     if not args.keep_work:
         # what the phases share (the logs stay, the report names them)
