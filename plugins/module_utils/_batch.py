@@ -130,15 +130,16 @@ def run(module, item_spec, constraints, label, prepare):
         try:
             result = runner()
         except ItemFailed as exc:
-            failed = dict(exc.result, item=label(params))
-            results.append(failed)
-            changed = [r['item'] for r in results if r.get('changed')]
+            before = [r['item'] for r in results if r.get('changed')]
+            done = exc.result.get('actions_done') or []
+            results.append(dict(exc.result, item=label(params)))
             module.fail_json(
-                msg='items[%d] (%s): %s. %s' % (
-                    index, label(params), exc.result.get('msg'),
-                    ('Changed before it: %s.' % ', '.join(changed)) if changed else 'Nothing was changed before it.')
-                + ((' Not run: %d later item(s).' % (len(runners) - index - 1)) if index + 1 < len(runners) else ''),
-                changed=bool(changed), results=results)
+                msg='items[%d] (%s): %s.%s %s%s' % (
+                    index, label(params), (exc.result.get('msg') or '').rstrip('.'),
+                    (' Before it failed, it did: %s.' % '; '.join(done)) if done else '',
+                    ('Changed before it: %s.' % ', '.join(before)) if before else 'Nothing was changed before it.',
+                    (' Not run: %d later item(s).' % (len(runners) - index - 1)) if index + 1 < len(runners) else ''),
+                changed=bool(before or done), results=results)
         result['item'] = label(params)
         results.append(result)
     module.exit_json(changed=any(r.get('changed') for r in results), results=results,
