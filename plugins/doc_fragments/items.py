@@ -17,8 +17,9 @@ options:
       - Several resources in one run, instead of a loop (a loop costs one module run per item, about half a
         second each through Ansible). Each item is a dict of this module's options; the options given
         beside O(items) are the defaults of every item.
-      - Every item is checked as if it were a run of its own (required options included) before the first one
-        is touched; one invalid item fails the task and nothing changes.
+      - The options of every item are checked as if it were a run of its own (required options included) before
+        the first one is touched; one invalid item fails the task and nothing changes. What only libvirt can
+        tell (a network or volume that does not exist, for example) is found when that item runs.
       - The items then run in the order given. The first one that fails stops the task; the error names it and
         the items changed before it.
       - With O(items) the result has RV(results), one entry per item with the keys a single run returns plus
