@@ -254,7 +254,9 @@ class PoolResource(Resource):
         return desired_from_params(self.params)
 
     def read(self, ctx, desired):
-        return read_pool(ctx, desired['name'])
+        # before a purge, libvirt looks at the directory again: files removed behind its back (a seed ISO written
+        # by path, say) are otherwise still listed as volumes, and a file put there is not
+        return read_pool(ctx, desired['name'], refresh=desired['state'] == 'absent' and desired['purge'])
 
     def plan(self, current, desired):
         return plan_pool(current, desired)
@@ -316,13 +318,15 @@ def lookup_pool(conn, name, option=None):
         raise StrataError("Failed to look up pool '%s': %s" % (name, _connection.error_text(exc)))
 
 
-def read_pool(ctx, name):
+def read_pool(ctx, name, refresh=False):
     pool = lookup_pool(ctx.conn, name)
     if pool is None:
         return {'exists': False, 'name': name}
     libvirt = _connection.libvirt
     what = "read pool '%s'" % name
     active = bool(_connection.call(what, pool.isActive))
+    if active and refresh:
+        _connection.call("look at the directory of pool '%s' again (refresh)" % name, pool.refresh, 0)
     persistent = bool(_connection.call(what, pool.isPersistent))
     root, live_root = config_and_live_xml(what, pool, active, persistent, libvirt.VIR_STORAGE_XML_INACTIVE, 'pool XML from libvirt')
     uuid = _connection.call(what, pool.UUIDString)
