@@ -1192,7 +1192,7 @@ def markdown(results):
         for index, pair in enumerate(pairs):
             row('pair %d (%s first): seed method / ours cold' % (index + 1, pair['order'][0]),
                 '%s / %s = %.2fx' % (pair['seed']['all_ready_s'], pair['ours_cold']['wall_s'],
-                                      pair['seed']['all_ready_s'] / pair['ours_cold']['wall_s']))
+                                     pair['seed']['all_ready_s'] / pair['ours_cold']['wall_s']))
     proj = results.get('kvm_projection')
     if proj:
         row('seed vs ours cold, projected to KVM (one VM boots to SSH in %s s there, assumed; guest-bound phases x%s)'

@@ -23,7 +23,15 @@ CLUSTER = {'name': 'c1', 'network': {'cidr': '10.9.0.0/24'}, 'ssh_public_keys': 
 
 def test_filters_are_there():
     assert sorted(FILTERS) == ['cluster_mac', 'cluster_plan', 'cluster_problems', 'cluster_stop_vms',
-                               'cluster_summary', 'resolve_images']
+                               'cluster_summary', 'cluster_vm_items', 'resolve_images']
+
+
+def test_vm_items_filter():
+    plan = FILTERS['cluster_plan'](CLUSTER, IMAGE_MAP, {'virt_type': 'qemu'})
+    assert [item['name'] for item in FILTERS['cluster_vm_items'](plan, 'domain')] == ['c1-a', 'c1-b']
+    assert [item['volume'] for item in FILTERS['cluster_vm_items'](plan, 'seed')] == ['c1-a-seed.iso', 'c1-b-seed.iso']
+    with pytest.raises(AnsibleFilterError, match='kind must be one of'):
+        FILTERS['cluster_vm_items'](plan, 'pool')
 
 
 def test_plan_and_problems():
