@@ -1,8 +1,11 @@
 #!/bin/sh
 # strata.libvirt.host_checks: what the hypervisor offers, one key=value per line (read-only).
-#   host_probe.sh POOL_PATH PYTHON
+#   host_probe.sh POOL_PATH PYTHON [URI]
+# URI: libvirt's, as the modules take it (empty: LIBVIRT_DEFAULT_URI, else qemu:///system); the same Python
+# process that checks the libraries asks libvirt for its running domains (one process, not a module run).
 pool_path=$1
 python=${2:-python3}
+uri=${3:-}
 
 flags=$(grep -m1 -owE 'vmx|svm' /proc/cpuinfo 2>/dev/null || true)
 echo "cpu_virt=${flags:-none}"
@@ -19,13 +22,37 @@ echo "qemu_img=$(command -v qemu-img || true)"
 echo "ssh=$(command -v ssh || true)"
 echo "ssh_keygen=$(command -v ssh-keygen || true)"
 if [ -d /run/systemd/system ]; then echo "systemd=yes"; else echo "systemd=no"; fi
-missing=$("$python" -c '
+out=$("$python" - "$uri" <<'PY' 2>/dev/null
 import importlib
+import os
+import sys
+
 missing = []
 for mod in ("libvirt", "lxml", "pycdlib"):
     try:
         importlib.import_module(mod)
     except Exception:
         missing.append(mod)
-print(" ".join(missing))' 2>/dev/null) || missing="(cannot run $python)"
-echo "python_missing=$missing"
+print("python_missing=" + " ".join(missing))
+uri = sys.argv[1] or os.environ.get("LIBVIRT_DEFAULT_URI") or "qemu:///system"
+print("libvirt_uri=" + uri)
+if "libvirt" not in missing:
+    import libvirt
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+    try:
+        conn = libvirt.open(uri)
+        try:
+            names = sorted(d.name() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
+        finally:
+            conn.close()
+        print("libvirt_error=")
+        print("running=" + ",".join(names))
+    except Exception as exc:  # libvirtError, or anything else: reported as the reason
+        text = exc.get_error_message() if isinstance(exc, libvirt.libvirtError) else None
+        print("libvirt_error=" + " ".join((text or str(exc) or type(exc).__name__).split()))
+else:
+    print("libvirt_error=the Python library libvirt is missing")
+PY
+) || out="python_missing=(cannot run $python)
+libvirt_error=(cannot run $python)"
+echo "$out"
