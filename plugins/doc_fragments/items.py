@@ -16,7 +16,7 @@ options:
     description:
       - Several resources in one run, instead of a loop (a loop costs one module run per item, about half a
         second each through Ansible). Each item is a dict of this module's options; the options given
-        beside O(items) are the defaults of every item.
+        beside O(items) are the defaults of every item. An empty list does nothing.
       - The options of every item are checked as if it were a run of its own (required options included) before
         the first one is touched; one invalid item fails the task and nothing changes. What only libvirt can
         tell (a network or volume that does not exist, for example) is found when that item runs.

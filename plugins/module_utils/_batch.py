@@ -70,7 +70,8 @@ def item_params(module, item_spec, constraints, label):
     items = module.params.get(ITEMS_KEY)
     batch = items is not None
     if batch and not items:
-        module.fail_json(msg='items: an empty list; give at least one item, or leave items out')
+        # nothing to do (a role's list of VMs may well be empty): the same result as items that changed nothing
+        module.exit_json(changed=False, results=[], actions=[], diff=[])
     validator = ArgumentSpecValidator(item_spec, **constraints)
     out, problems = [], []
     for index, item in enumerate(items if batch else [{}]):

@@ -144,6 +144,9 @@ def test_items_invalid_item_changes_nothing(run_module, strata_pool):
     result = run_module(volume, pool='strata-ut-vols', items=[{'name': 'ok.qcow2', 'capacity': '1G'}, {'name': 'bad/name'}])
     assert result['failed'] and 'items[1] (strata-ut-vols/bad/name)' in result['msg'], result['msg']
     assert strata_pool.listVolumes() == []
+    # an empty list does nothing (a role's list of VMs may be empty)
+    empty = run_module(volume, pool='strata-ut-vols', items=[])
+    assert not empty.get('failed') and not empty['changed'] and empty['results'] == [] and empty['actions'] == []
     # without items the top-level options are checked as the one item, as before
     assert 'missing required arguments: name' in run_module(volume, pool='strata-ut-vols', capacity='1G')['msg']
 
