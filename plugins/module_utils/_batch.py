@@ -112,20 +112,16 @@ def run(module, item_spec, constraints, label, prepare):
     and returns a callable that carries it out: it returns the item's result dict or raises ItemFailed.
     Every item is prepared before the first one runs."""
     params_list, batch = item_params(module, item_spec, constraints, label)
+    if not batch:
+        run_one(ItemModule(module, params_list[0]), prepare)
     runners, problems = [], []
     for index, params in enumerate(params_list):
         try:
             runners.append(prepare(ItemModule(module, params)))
         except StrataError as exc:
-            problems.append(('items[%d] (%s): %s' % (index, label(params), exc)) if batch else str(exc))
+            problems.append('items[%d] (%s): %s' % (index, label(params), exc))
     if problems:
-        module.fail_json(msg=problems[0] if not batch else
-                         'Nothing was changed; these items are invalid:\n- ' + '\n- '.join(problems))
-    if not batch:
-        try:
-            module.exit_json(**runners[0]())
-        except ItemFailed as exc:
-            module.fail_json(**exc.result)
+        module.fail_json(msg='Nothing was changed; these items are invalid:\n- ' + '\n- '.join(problems))
     results = []
     for index, (params, runner) in enumerate(zip(params_list, runners)):
         try:
@@ -146,6 +142,19 @@ def run(module, item_spec, constraints, label, prepare):
     module.exit_json(changed=any(r.get('changed') for r in results), results=results,
                      actions=['%s: %s' % (r['item'], text) for r in results for text in r.get('actions', [])],
                      diff=[_headed(r) for r in results if r.get('diff')])
+
+
+def run_one(module, prepare):
+    """Run the module for its one resource: prepare it (a StrataError fails the module before any change),
+    then carry it out and report its result or its failure."""
+    try:
+        runner = prepare(module)
+    except StrataError as exc:
+        module.fail_json(msg=str(exc))
+    try:
+        module.exit_json(**runner())
+    except ItemFailed as exc:
+        module.fail_json(**exc.result)
 
 
 def _headed(result):

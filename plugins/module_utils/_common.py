@@ -203,14 +203,7 @@ def run(module, resource_class):
     """Run a module that manages one resource: validate, connect, lock, read, plan, apply, report."""
     _connection.require_libvirt(module)
     _xml.require_lxml(module)
-    try:
-        runner = prepare(module, resource_class)
-    except StrataError as exc:
-        module.fail_json(msg=str(exc))
-    try:
-        module.exit_json(**runner())
-    except _batch.ItemFailed as exc:
-        module.fail_json(**exc.result)
+    _batch.run_one(module, lambda one: prepare(one, resource_class))
 
 
 def run_items(module, resource_class, item_spec, constraints, label):
