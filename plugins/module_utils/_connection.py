@@ -49,6 +49,12 @@ def resolve_uri(uri, environ=None):
     return environ.get('LIBVIRT_DEFAULT_URI') or DEFAULT_URI
 
 
+def is_local(uri):
+    """True for URIs whose hypervisor is this host (no host name part)."""
+    rest = uri.split('://', 1)[1] if '://' in uri else ''
+    return not rest.split('/', 1)[0]
+
+
 def error_text(exc):
     """A one-line description of a libvirt error (or any exception)."""
     if HAS_LIBVIRT and isinstance(exc, libvirt.libvirtError):

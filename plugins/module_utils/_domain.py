@@ -17,6 +17,7 @@ Private to strata.libvirt; no compatibility promise.
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import os
 import time
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
@@ -384,6 +385,12 @@ def plan_domain(current, desired):
     persistent = exists and current.get('persistent')
     plan.add_define('domain', name, exists, persistent, changed, adopt_text, _xml.to_text(new_root))
 
+    if current.get('console_log_dir'):
+        plan.add('log_dir', 'create directory %s for the console log' % current['console_log_dir'],
+                 path=current['console_log_dir'])
+        plan.diff.add('console_log_dir', '%s: absent' % current['console_log_dir'],
+                      '%s: directory, mode 0755' % current['console_log_dir'])
+
     state = current.get('state') if exists else None
     stopping = active and desired['state'] == 'stopped'
     resuming = desired['state'] == 'running' and state == 3  # paused
@@ -669,7 +676,17 @@ def read_domain(ctx, desired):
         state['sources'] = _disk_sources(ctx.conn, config['disks'])
     if config.get('interfaces'):
         _check_networks(ctx.conn, config['interfaces'])
+    state['console_log_dir'] = missing_log_dir(ctx.uri, config.get('console_log'))
     return state
+
+
+def missing_log_dir(uri, log):
+    """The console log's directory if QEMU on this host would need it and it does not exist (virtlogd creates
+    the file, not its directory: the start would fail), else None. Unknown for a remote hypervisor."""
+    if not log or not uri.startswith('qemu') or not _connection.is_local(uri):
+        return None
+    directory = os.path.dirname(log)
+    return None if os.path.isdir(directory) else directory
 
 
 # ---------------------------------------------------------------- facts
@@ -738,6 +755,13 @@ class DomainResource(Resource):
 
     def do_define(self, ctx, xml):
         _connection.call(self._what('define'), ctx.conn.defineXML, xml)
+
+    def do_log_dir(self, ctx, path):
+        try:
+            os.makedirs(path, 0o755)
+        except OSError as exc:
+            if not os.path.isdir(path):
+                raise StrataError('Failed to create directory %s for the console log: %s' % (path, exc))
 
     def do_start(self, ctx):
         _connection.call(self._what('start'), self._dom(ctx).create)

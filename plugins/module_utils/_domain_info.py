@@ -80,19 +80,13 @@ def agent_ping(dom, timeout=5):
         return False, str(exc)
 
 
-def is_local(uri):
-    """True for URIs whose hypervisor is this host (no host name part)."""
-    rest = uri.split('://', 1)[1] if '://' in uri else ''
-    return not rest.split('/', 1)[0]
-
-
 def qemu_uptime(name, uri, now=None, proc='/proc', pid_dirs=PID_DIRS):
     """Seconds since the domain's QEMU process started, from libvirt's pid file and /proc, or None.
 
     Only for a local qemu:// URI: libvirt writes <pid dir>/<name>.pid; /proc/<pid>/stat field 22 is the
     start time in clock ticks since boot, /proc/stat's btime the boot time.
     """
-    if not uri.startswith('qemu') or not is_local(uri):
+    if not uri.startswith('qemu') or not _connection.is_local(uri):
         return None
     dirs = list(pid_dirs)
     if uri.endswith('/session'):

@@ -205,6 +205,9 @@ options:
     description:
       - Absolute path of a file on the hypervisor that receives everything the guest writes to its serial
         console (virtlogd appends to it). Implies the serial console. V('') removes the log.
+      - virtlogd creates the file but not its directory, so when the hypervisor is this host (a V(qemu) URI
+        without a host name) a missing directory is created (mode 0755) before the domain starts, and the
+        task reports it as a change. On a remote hypervisor the directory must exist there.
     type: path
   guest_agent:
     description:

@@ -24,6 +24,12 @@ def test_uri_resolution():
     assert _connection.resolve_uri(None, {}) == 'qemu:///system'
 
 
+def test_is_local():
+    assert _connection.is_local('qemu:///system') and _connection.is_local('qemu:///session')
+    assert _connection.is_local('test:///default') and _connection.is_local('qemu+unix:///system')
+    assert not _connection.is_local('qemu+ssh://root@hv1/system')
+
+
 def test_lock_excludes_a_second_holder(tmp_path):
     with _connection.hypervisor_lock(str(tmp_path), 'qemu:///system') as path:
         assert os.path.exists(path)

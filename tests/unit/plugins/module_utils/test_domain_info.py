@@ -24,11 +24,6 @@ def test_select():
     assert _domain_info.select(OWNERS, names=['c'], owned_only=True) == []
 
 
-def test_is_local():
-    assert _domain_info.is_local('qemu:///system') and _domain_info.is_local('qemu:///session')
-    assert not _domain_info.is_local('qemu+ssh://root@hv1/system')
-
-
 def test_uptime_from_pid_file_and_proc(tmp_path):
     piddir, proc = tmp_path / 'run', tmp_path / 'proc'
     (proc / '4242').mkdir(parents=True)

@@ -335,3 +335,25 @@ def test_facts_hide_graphics_password():
     assert 's3cret' not in facts['xml'] and facts['graphics'] == 'vnc'
     plan = _domain.plan_domain(current(xml), desired(memory='1G'))
     assert 's3cret' in plan.actions[0].args['xml']   # the redefine keeps it
+
+
+def test_missing_console_log_directory_is_created_before_the_start():
+    state = current(None, sources={0: {'format': 'qcow2'}})
+    state['console_log_dir'] = '/srv/consoles'
+    plan = _domain.plan_domain(state, desired(memory=512, state='running', disks=[{'volume': 'vms/vm1.qcow2'}],
+                                              console_log='/srv/consoles/vm1.log'))
+    assert plan.ops() == ['define', 'log_dir', 'start']
+    assert plan.texts()[1] == 'create directory /srv/consoles for the console log'
+    assert plan.diff.diff()['after']['console_log_dir'] == '/srv/consoles: directory, mode 0755'
+    state = current(sources=SOURCES)
+    state['console_log_dir'] = '/var/log'
+    assert _domain.plan_domain(state, desired(**SAME)).ops() == ['log_dir']  # removed by hand: made again
+
+
+def test_missing_log_dir_only_for_local_qemu(tmp_path):
+    log = str(tmp_path / 'consoles' / 'vm1.log')
+    assert _domain.missing_log_dir('qemu:///system', log) == str(tmp_path / 'consoles')
+    assert _domain.missing_log_dir('qemu:///system', str(tmp_path / 'vm1.log')) is None
+    assert _domain.missing_log_dir('qemu+ssh://root@hv1/system', log) is None  # not this host's file system
+    assert _domain.missing_log_dir('test:///default', log) is None
+    assert _domain.missing_log_dir('qemu:///system', None) is None
