@@ -10,6 +10,7 @@ __metaclass__ = type
 
 import hashlib
 import io
+import threading
 
 import pytest
 
@@ -181,6 +182,20 @@ def transfer(opener, retries=3):
 
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
+
+
+def test_digests_keep_the_order_of_the_chunks_and_end_their_thread():
+    chunks = [bytes([n]) * (4096 + n) for n in range(64)]  # large enough for hashlib to hash without the GIL
+    before = threading.active_count()
+    digests = _image.Digests()
+    digests.update(b'dropped by the reset')
+    digests.reset()
+    for chunk in chunks:
+        digests.update(chunk)
+    got = digests.hexdigests()
+    whole = b''.join(chunks)
+    assert got == {'sha256': hashlib.sha256(whole).hexdigest(), 'sha512': hashlib.sha512(whole).hexdigest()}
+    assert threading.active_count() == before
 
 
 def test_download_resumes_with_range():
