@@ -17,7 +17,9 @@ Private to strata.libvirt; no compatibility promise.
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import errno
 import os
+import shutil
 import struct
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
@@ -31,6 +33,7 @@ from ansible_collections.strata.libvirt.plugins.module_utils._pool import lookup
 FORMATS = ('qcow2', 'raw')
 QCOW2_MAGIC = b'QFI\xfb'
 SECTOR = 512
+CHUNK = 1024 * 1024
 
 
 # ---------------------------------------------------------------- normalise
@@ -340,6 +343,15 @@ class VolumeResource(Resource):
 
     def do_upload(self, ctx, path, length):
         vol = self._vol(ctx)
+        target = local_file(ctx, vol)
+        if target is not None:
+            try:
+                copy_into(path, target, length)
+                return
+            except (IOError, OSError) as exc:
+                self.do_delete(ctx)  # never leave a half-filled volume behind
+                raise StrataError('Failed to %s: copying %s to %s: %s; the volume created for it was removed again'
+                                  % (self._what('fill'), path, target, exc))
         stream = _connection.call('open a stream', ctx.conn.newStream, 0)
         try:
             _connection.call(self._what('upload into'), vol.upload, stream, 0, length, 0)
@@ -367,6 +379,49 @@ class VolumeResource(Resource):
         key = vol.key()
         _connection.call(self._what('delete'), vol.delete, 0)
         ctx.registry.forget('volumes', key)
+
+
+def local_file(ctx, vol):
+    """The volume's file when libvirt runs on this host, the volume is a plain file there and we may write it,
+    else None. Such a volume is filled by copying the file directly instead of streaming it through libvirtd."""
+    if not _connection.is_local(ctx.uri):
+        return None
+    libvirt = _connection.libvirt
+    try:
+        if vol.info()[0] != libvirt.VIR_STORAGE_VOL_FILE:
+            return None
+        path = vol.path()
+    except libvirt.libvirtError:
+        return None
+    if not path or not os.path.isfile(path) or os.path.islink(path) or not os.access(path, os.W_OK):
+        return None
+    return path
+
+
+def copy_into(src, dst, length):
+    """Copy the file src over the file dst (same inode: its owner and mode stay), in the kernel where it can
+    (copy_file_range: a file system like XFS or Btrfs then shares the blocks instead of copying them)."""
+    with open(src, 'rb') as fin, open(dst, 'r+b') as fout:
+        fout.truncate(0)
+        done = 0
+        copy_range = getattr(os, 'copy_file_range', None)
+        while copy_range is not None and done < length:
+            try:
+                count = copy_range(fin.fileno(), fout.fileno(), length - done)
+            except OSError as exc:
+                if done or exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EPERM):
+                    raise
+                break  # not between these two files: copy through user space
+            if not count:
+                break
+            done += count
+        if done < length:
+            fin.seek(done)
+            fout.seek(done)
+            shutil.copyfileobj(fin, fout, CHUNK)
+    size = os.path.getsize(dst)
+    if size != length:
+        raise OSError(errno.EIO, 'copied %d bytes of %d (did %s change meanwhile?)' % (size, length, src))
 
 
 def read_volume(ctx, desired):

@@ -75,7 +75,10 @@ options:
     description: Create the volume as a full copy of this volume, V(name) in the same pool or V(pool/name).
     type: str
   upload:
-    description: Create the volume from this file on the managed node (copied through libvirt's stream API).
+    description:
+      - Create the volume from this file on the managed node.
+      - When libvirt runs on this host and the volume is a file there (a V(dir) or V(fs) pool), the file is
+        copied directly, in the kernel where it can; otherwise it goes through libvirt's stream API.
     type: path
   recreate:
     description:

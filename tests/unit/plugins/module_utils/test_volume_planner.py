@@ -3,11 +3,13 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The volume planner as a pure function: no libvirt involved."""
+"""The volume planner as a pure function, and the direct copy of an upload: no libvirt involved."""
 
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import errno
+import os
 import struct
 
 import pytest
@@ -158,3 +160,35 @@ def test_qcow2_volumes_are_v3():
     assert root.findtext('target/compat') == '1.1' and root.find('target/format').get('type') == 'qcow2'
     assert root.findtext('backingStore/path') == '/p/base.qcow2'
     assert _volume.render_volume('up.raw', 1024, 'raw').find('target/compat') is None
+
+
+def test_copy_into_keeps_the_volume_file_and_replaces_its_content(tmp_path):
+    src, dst = tmp_path / 'image.qcow2', tmp_path / 'vol.qcow2'
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    src.write_bytes(data)
+    dst.write_bytes(b'x' * (5 * 1024 * 1024))  # longer than the image: cut to its size
+    dst.chmod(0o444)
+    inode = dst.stat().st_ino
+    _volume.copy_into(str(src), str(dst), len(data))
+    assert dst.read_bytes() == data and dst.stat().st_ino == inode and dst.stat().st_mode & 0o777 == 0o444
+
+
+def test_copy_into_falls_back_to_user_space(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EXDEV, 'cross-device')
+    monkeypatch.setattr(os, 'copy_file_range', refuse, raising=False)
+    src, dst = tmp_path / 'image.raw', tmp_path / 'vol.raw'
+    data = os.urandom(2 * 1024 * 1024 + 5)
+    src.write_bytes(data)
+    dst.write_bytes(b'')
+    _volume.copy_into(str(src), str(dst), len(data))
+    assert dst.read_bytes() == data
+
+
+def test_copy_into_refuses_a_short_copy(tmp_path):
+    src, dst = tmp_path / 'image.raw', tmp_path / 'vol.raw'
+    src.write_bytes(b'abc')
+    dst.write_bytes(b'')
+    with pytest.raises(OSError, match='copied 3 bytes of 10'):
+        _volume.copy_into(str(src), str(dst), 10)
+

@@ -16,6 +16,8 @@ import pytest
 
 libvirt = pytest.importorskip('libvirt')
 
+from ansible_collections.strata.libvirt.plugins.module_utils import _volume
+from ansible_collections.strata.libvirt.plugins.module_utils._common import Context
 from ansible_collections.strata.libvirt.plugins.modules import pool, volume
 
 G = 1024 ** 3
@@ -161,3 +163,16 @@ def test_items_failure_names_the_item_and_what_changed_before(run_module, strata
     assert result['msg'].endswith('Changed before it: strata-ut-vols/new.qcow2. Not run: 1 later item(s).')
     assert [r['item'] for r in result['results']] == ['strata-ut-vols/new.qcow2', 'strata-ut-vols/big.qcow2']
     assert sorted(strata_pool.listVolumes()) == ['big.qcow2', 'new.qcow2']
+
+
+def test_local_file_only_for_a_file_of_this_host():
+    conn = libvirt.open('test:///default')
+    try:
+        pool = conn.storagePoolLookupByName('default-pool')
+        vol = pool.createXML("<volume><name>lf.img</name><capacity>1048576</capacity></volume>", 0)
+        ctx = Context(None, conn, 'test:///default', None)
+        assert _volume.local_file(ctx, vol) is None  # the test driver's path is not a file here
+        ctx = Context(None, conn, 'qemu+ssh://root@hv1/system', None)
+        assert _volume.local_file(ctx, vol) is None
+    finally:
+        conn.close()
