@@ -65,8 +65,15 @@ SSH_ATTEMPT_TIMEOUT = 60.0
 SSH_CONNECT_TIMEOUT = 30
 
 
+PORT_POLL = 0.25  # seconds between attempts while a probe's TCP port does not accept connections yet
+
+
 class ProbeFailed(Exception):
-    """This attempt did not pass; try again after the interval."""
+    """This attempt did not pass; try again after the interval (or after retry_after, when shorter)."""
+
+    def __init__(self, message, retry_after=None):
+        super(ProbeFailed, self).__init__(message)
+        self.retry_after = retry_after
 
 
 class ProbeFatal(Exception):
@@ -253,16 +260,25 @@ class TcpProbe(Probe):
     def check(self, ctx):
         host = self.spec.get('host') or ctx.address()
         port = int(self.spec['port'])
-        try:
-            sock = socket.create_connection((host, port), timeout=ctx.attempt_timeout())
-            sock.close()
-        except (OSError, socket.error) as exc:
-            raise ProbeFailed('tcp %s:%s: %s' % (_fmt_host(host), port, exc))
+        connect(ctx, host, port, 'tcp').close()
         return 'tcp %s:%s accepts connections' % (_fmt_host(host), port)
+
+
+def connect(ctx, host, port, what):
+    """A TCP connection to host:port, else ProbeFailed that asks to try again soon: a refused or unreachable
+    port costs the guest nothing to ask again, and the VM is ready the moment it opens, not an interval later."""
+    try:
+        return socket.create_connection((host, port), timeout=ctx.attempt_timeout())
+    except (OSError, socket.error) as exc:
+        raise ProbeFailed('%s %s:%s: %s' % (what, _fmt_host(host), port, exc), retry_after=PORT_POLL)
 
 
 class SshProbe(Probe):
     """Without user: the server sends an SSH banner. With user (and key_file): a login runs `true`."""
+
+    def __init__(self, spec):
+        super(SshProbe, self).__init__(spec)
+        self.port_seen = False
 
     def describe(self, address=None):
         what = 'login as %s' % self.spec['user'] if self.spec.get('user') else 'banner'
@@ -274,6 +290,9 @@ class SshProbe(Probe):
         port = int(self.spec.get('port') or 22)
         if not self.spec.get('user'):
             return self._banner(ctx, host, port)
+        if not self.port_seen:  # until sshd listens, a connect (not an ssh client run) per attempt
+            connect(ctx, host, port, 'ssh login %s@' % self.spec['user']).close()
+            self.port_seen = True
         res = run_ssh(self.spec, host, port, 'true', ctx.attempt_timeout(SSH_ATTEMPT_TIMEOUT))
         if res[0] != 0:
             raise ProbeFailed('ssh login %s@%s:%s: rc=%s %s'
@@ -282,15 +301,14 @@ class SshProbe(Probe):
 
     @staticmethod
     def _banner(ctx, host, port):
+        sock = connect(ctx, host, port, 'ssh')
         try:
-            sock = socket.create_connection((host, port), timeout=ctx.attempt_timeout())
-            try:
-                sock.settimeout(ctx.attempt_timeout())
-                data = sock.recv(256)
-            finally:
-                sock.close()
+            sock.settimeout(ctx.attempt_timeout())
+            data = sock.recv(256)
         except (OSError, socket.error) as exc:
             raise ProbeFailed('ssh %s:%s: %s' % (_fmt_host(host), port, exc))
+        finally:
+            sock.close()
         line = data.decode('latin-1').splitlines()[0] if data else ''
         if not line.startswith('SSH-'):
             raise ProbeFailed('ssh %s:%s: no SSH banner (got %r)' % (_fmt_host(host), port, line[:60]))

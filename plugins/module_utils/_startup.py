@@ -632,10 +632,12 @@ class Engine(object):
                                    % (probe.describe(self._known_address(name)), index))
                         return
                     attempts += 1
+                    wait = probe.interval
                     try:
                         detail = probe.check(ctx)
                     except _probes.ProbeFailed as exc:
                         last = str(exc)
+                        wait = min(wait, exc.retry_after or wait)
                     except _probes.ProbeFatal as exc:
                         self._fail(name, index, probe, probe_began, began, 'cannot pass: %s' % exc, abandon, policy)
                         return
@@ -659,7 +661,7 @@ class Engine(object):
                         self._fail(name, index, probe, probe_began, began,
                                    'did not pass within the %s (last result: %s)' % (limit, last), abandon, policy)
                         return
-                    time.sleep(max(0.0, min(probe.interval, deadline - now)))
+                    time.sleep(max(0.0, min(wait, deadline - now)))
             record['status'] = 'ready'
             self.event(name, 'ready', waited=round(time.monotonic() - began, 2))
         except StrataError as exc:  # pragma: no cover - e.g. the domain vanished

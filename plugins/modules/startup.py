@@ -128,7 +128,11 @@ options:
             required: true
             choices: [running, agent, tcp, ssh, http, cloud_init, command]
           interval:
-            description: Seconds between two attempts (default V(2)).
+            description:
+              - Seconds between two attempts (default V(2)).
+              - While the port of a V(tcp) or V(ssh) probe refuses connections or cannot be reached, the next attempt
+                comes after 0.25 s (a connect is all it costs), so a VM is ready as soon as its port opens. An V(ssh)
+                login probe connects first and runs the C(ssh) client only once the port has accepted a connection.
             type: float
           host:
             description: Host to connect to (V(tcp), V(ssh), V(cloud_init) via ssh). Default the VM's address.

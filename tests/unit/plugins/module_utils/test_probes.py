@@ -122,6 +122,32 @@ def test_tcp_open_and_closed(http_port):
     assert '127.0.0.1:' in str(err.value)
 
 
+def test_a_closed_port_asks_to_try_again_soon(banner_port):
+    for spec in ({'type': 'tcp'}, {'type': 'ssh'}, {'type': 'ssh', 'user': 'nobody'}):
+        with pytest.raises(ProbeFailed) as err:
+            probe(port=closed_port(), **spec).check(ctx())
+        assert err.value.retry_after == _probes.PORT_POLL, spec
+    with pytest.raises(ProbeFailed) as err:
+        probe(type='tcp', port=22).check(ctx(address=None))
+    assert err.value.retry_after is None  # no address yet: the probe's interval
+
+
+def test_ssh_login_runs_the_client_only_once_the_port_is_open(monkeypatch, banner_port):
+    runs = []
+    monkeypatch.setattr(_probes, 'run_ssh', lambda spec, host, port, command, timeout: runs.append(port) or
+                        (255, '', 'Permission denied (publickey).'))
+    closed = probe(type='ssh', port=closed_port(), user='nobody')
+    with pytest.raises(ProbeFailed, match='Connection refused'):
+        closed.check(ctx())
+    assert runs == [] and not closed.port_seen
+    login = probe(type='ssh', port=banner_port, user='nobody')
+    for dummy in range(2):
+        with pytest.raises(ProbeFailed, match='rc=255 Permission denied') as err:
+            login.check(ctx())
+        assert err.value.retry_after is None  # sshd answers: the next login after the interval
+    assert runs == [banner_port] * 2 and login.port_seen
+
+
 def test_tcp_explicit_host_wins_over_the_address(http_port):
     assert probe(type='tcp', host='127.0.0.1', port=http_port).check(ctx(address='192.0.2.1'))
 

@@ -12,6 +12,8 @@ __metaclass__ = type
 import json
 import socket
 import sys
+import threading
+import time
 
 import pytest
 
@@ -350,3 +352,30 @@ def test_cli_failures(hv, define, tmp_path, capsys):
     conf = write_config(tmp_path, [{'name': 'su-a', 'probes': [{'type': 'command', 'command': 'false'}], 'timeout': 1}])
     assert cli(tmp_path, 'start', '--config', conf) == 1
     assert "FAILED: VM 'su-a' (tier 0) not ready: probe command false" in capsys.readouterr().err
+
+
+def test_a_port_that_opens_is_seen_at_once_not_an_interval_later(hv, define, tmp_path):
+    """While a probe's port refuses connections the engine asks again every PORT_POLL seconds, whatever the
+    probe's interval: the VM is ready when its port opens (here after 1 s), not up to an interval later."""
+    define('su-gw')
+    port = closed_port()
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+
+    def open_later():
+        time.sleep(1.0)
+        srv.bind(('127.0.0.1', port))
+        srv.listen(5)
+    opener = threading.Thread(target=open_later)
+    opener.start()
+    try:
+        vms = [{'name': 'su-gw', 'tier': 0, 'address': '127.0.0.1', 'timeout': 60,
+                'probes': [{'type': 'tcp', 'port': port, 'interval': 30}]}]
+        res = engine(hv, tmp_path, vms=vms).run()
+    finally:
+        opener.join()
+        srv.close()
+    assert res['vms']['su-gw']['status'] == 'ready'
+    passed = [e for e in res['vms']['su-gw']['timeline'] if e['event'].startswith('probe tcp')][0]
+    assert 1.0 <= passed['waited'] < 3.0 and passed['attempts'] > 2
+
