@@ -378,4 +378,3 @@ def test_a_port_that_opens_is_seen_at_once_not_an_interval_later(hv, define, tmp
     assert res['vms']['su-gw']['status'] == 'ready'
     passed = [e for e in res['vms']['su-gw']['timeline'] if e['event'].startswith('probe tcp')][0]
     assert 1.0 <= passed['waited'] < 3.0 and passed['attempts'] > 2
-

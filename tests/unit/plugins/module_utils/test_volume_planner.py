@@ -191,4 +191,3 @@ def test_copy_into_refuses_a_short_copy(tmp_path):
     dst.write_bytes(b'')
     with pytest.raises(OSError, match='copied 3 bytes of 10'):
         _volume.copy_into(str(src), str(dst), 10)
-
