@@ -264,13 +264,14 @@ class TcpProbe(Probe):
         return 'tcp %s:%s accepts connections' % (_fmt_host(host), port)
 
 
-def connect(ctx, host, port, what):
+def connect(ctx, host, port, what, user=None):
     """A TCP connection to host:port, else ProbeFailed that asks to try again soon: a refused or unreachable
     port costs the guest nothing to ask again, and the VM is ready the moment it opens, not an interval later."""
     try:
         return socket.create_connection((host, port), timeout=ctx.attempt_timeout())
     except (OSError, socket.error) as exc:
-        raise ProbeFailed('%s %s:%s: %s' % (what, _fmt_host(host), port, exc), retry_after=PORT_POLL)
+        raise ProbeFailed('%s %s%s:%s: %s' % (what, (user + '@') if user else '', _fmt_host(host), port, exc),
+                          retry_after=PORT_POLL)
 
 
 class SshProbe(Probe):
@@ -291,7 +292,7 @@ class SshProbe(Probe):
         if not self.spec.get('user'):
             return self._banner(ctx, host, port)
         if not self.port_seen:  # until sshd listens, a connect (not an ssh client run) per attempt
-            connect(ctx, host, port, 'ssh login %s@' % self.spec['user']).close()
+            connect(ctx, host, port, 'ssh login', self.spec['user']).close()
             self.port_seen = True
         res = run_ssh(self.spec, host, port, 'true', ctx.attempt_timeout(SSH_ATTEMPT_TIMEOUT))
         if res[0] != 0:

@@ -137,7 +137,7 @@ def test_ssh_login_runs_the_client_only_once_the_port_is_open(monkeypatch, banne
     monkeypatch.setattr(_probes, 'run_ssh', lambda spec, host, port, command, timeout: runs.append(port) or
                         (255, '', 'Permission denied (publickey).'))
     closed = probe(type='ssh', port=closed_port(), user='nobody')
-    with pytest.raises(ProbeFailed, match='Connection refused'):
+    with pytest.raises(ProbeFailed, match=r'^ssh login nobody@127\.0\.0\.1:\d+: .*Connection refused'):
         closed.check(ctx())
     assert runs == [] and not closed.port_seen
     login = probe(type='ssh', port=banner_port, user='nobody')
