@@ -55,6 +55,11 @@ def is_local(uri):
     return not rest.split('/', 1)[0]
 
 
+def is_local_qemu(uri):
+    """True when the hypervisor is QEMU on this host: its files (pid files, logs) are this host's files."""
+    return uri.startswith('qemu') and is_local(uri)
+
+
 def error_text(exc):
     """A one-line description of a libvirt error (or any exception)."""
     if HAS_LIBVIRT and isinstance(exc, libvirt.libvirtError):

@@ -683,7 +683,7 @@ def read_domain(ctx, desired):
 def missing_log_dir(uri, log):
     """The console log's directory if QEMU on this host would need it and it does not exist (virtlogd creates
     the file, not its directory: the start would fail), else None. Unknown for a remote hypervisor."""
-    if not log or not uri.startswith('qemu') or not _connection.is_local(uri):
+    if not log or not _connection.is_local_qemu(uri):
         return None
     directory = os.path.dirname(log)
     return None if os.path.isdir(directory) else directory

@@ -86,7 +86,7 @@ def qemu_uptime(name, uri, now=None, proc='/proc', pid_dirs=PID_DIRS):
     Only for a local qemu:// URI: libvirt writes <pid dir>/<name>.pid; /proc/<pid>/stat field 22 is the
     start time in clock ticks since boot, /proc/stat's btime the boot time.
     """
-    if not uri.startswith('qemu') or not _connection.is_local(uri):
+    if not _connection.is_local_qemu(uri):
         return None
     dirs = list(pid_dirs)
     if uri.endswith('/session'):

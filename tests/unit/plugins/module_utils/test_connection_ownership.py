@@ -28,6 +28,8 @@ def test_is_local():
     assert _connection.is_local('qemu:///system') and _connection.is_local('qemu:///session')
     assert _connection.is_local('test:///default') and _connection.is_local('qemu+unix:///system')
     assert not _connection.is_local('qemu+ssh://root@hv1/system')
+    assert _connection.is_local_qemu('qemu:///system') and _connection.is_local_qemu('qemu+unix:///session')
+    assert not _connection.is_local_qemu('test:///default') and not _connection.is_local_qemu('qemu+ssh://hv1/system')
 
 
 def test_lock_excludes_a_second_holder(tmp_path):
