@@ -22,7 +22,7 @@ from ansible_collections.strata.libvirt.plugins.module_utils._errors import Stra
 from ansible_collections.strata.libvirt.plugins.module_utils._diff import DifferenceTracker
 from ansible_collections.strata.libvirt.plugins.module_utils import _batch
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
-from ansible_collections.strata.libvirt.plugins.module_utils import _ownership
+from ansible_collections.strata.libvirt.plugins.module_utils import _session
 from ansible_collections.strata.libvirt.plugins.module_utils import _xml
 
 
@@ -112,16 +112,6 @@ def config_and_live_xml(what, obj, active, persistent, inactive_flag, label):
     return _xml.parse_xml(config_text, label), _xml.parse_xml(live_text, label)
 
 
-class Context(object):
-    """What apply steps need: the connection, its canonical URI, the ownership registry, the module."""
-
-    def __init__(self, module, conn, uri, registry):
-        self.module = module
-        self.conn = conn
-        self.uri = uri
-        self.registry = registry
-
-
 class Resource(object):
     kind = None               # key of the facts in the result, e.g. 'network'
     reports_restart = False   # whether results carry restart_required
@@ -160,29 +150,17 @@ def prepare(module, resource_class):
 
 
 def _execute(module, resource, desired):
-    params = module.params
     plan = None
     done = []
     try:
-        uri = _connection.resolve_uri(params.get('uri'))
-        conn = _connection.open_connection(uri)
-        try:
-            canonical = _connection.call('get the URI of the connection', conn.getURI) or uri
-            with _connection.hypervisor_lock(params['state_dir'], canonical, params['lock_timeout']):
-                registry = _ownership.OwnerRegistry(params['state_dir'], canonical, module).load()
-                ctx = Context(module, conn, canonical, registry)
-                current = resource.read(ctx, desired)
-                plan = resource.plan(current, desired)
-                if not module.check_mode:
-                    for action in plan.actions:
-                        resource.apply(ctx, action)
-                        done.append(action.text)
-                final = resource.read(ctx, desired) if (done and not module.check_mode) else current
-        finally:
-            try:
-                conn.close()
-            except Exception:  # pragma: no cover - closing a broken connection
-                pass
+        with _session.module_session(module) as ctx:
+            current = resource.read(ctx, desired)
+            plan = resource.plan(current, desired)
+            if not module.check_mode:
+                for action in plan.actions:
+                    resource.apply(ctx, action)
+                    done.append(action.text)
+            final = resource.read(ctx, desired) if (done and not module.check_mode) else current
     except StrataError as exc:
         failed = dict(msg=str(exc))
         if plan is not None:

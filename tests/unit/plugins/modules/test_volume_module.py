@@ -17,7 +17,7 @@ import pytest
 libvirt = pytest.importorskip('libvirt')
 
 from ansible_collections.strata.libvirt.plugins.module_utils import _volume
-from ansible_collections.strata.libvirt.plugins.module_utils._common import Context
+from ansible_collections.strata.libvirt.plugins.module_utils._session import Session
 from ansible_collections.strata.libvirt.plugins.modules import pool, volume
 
 G = 1024 ** 3
@@ -170,9 +170,9 @@ def test_local_file_only_for_a_file_of_this_host():
     try:
         pool = conn.storagePoolLookupByName('default-pool')
         vol = pool.createXML("<volume><name>lf.img</name><capacity>1048576</capacity></volume>", 0)
-        ctx = Context(None, conn, 'test:///default', None)
+        ctx = Session(None, conn, 'test:///default', None, None)
         assert _volume.local_file(ctx, vol) is None  # the test driver's path is not a file here
-        ctx = Context(None, conn, 'qemu+ssh://root@hv1/system', None)
+        ctx = Session(None, conn, 'qemu+ssh://root@hv1/system', None, None)
         assert _volume.local_file(ctx, vol) is None
     finally:
         conn.close()

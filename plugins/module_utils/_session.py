@@ -1,0 +1,77 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) strata.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""One connection context for every module and the boot-time CLI.
+
+    with session(uri, state_dir, lock_timeout, module) as ctx:      # connect, lock, load the registry
+        ctx.conn, ctx.uri (canonical), ctx.registry, ctx.module
+    with session(..., hold_lock=False) as ctx:                      # connect only; take the lock per step
+        with ctx.lock():
+            ...
+
+It resolves the URI (the user's, else LIBVIRT_DEFAULT_URI, else qemu:///system), opens the connection,
+asks libvirt for the canonical URI (the key of the lock and of the ownership registry), takes the per-URI
+hypervisor lock and loads the ownership registry, and closes the connection on the way out, whatever
+happened inside. Errors are StrataError with a message that says what failed.
+
+Private to strata.libvirt; no compatibility promise.
+"""
+
+import contextlib
+
+from ansible_collections.strata.libvirt.plugins.module_utils import _connection
+from ansible_collections.strata.libvirt.plugins.module_utils import _ownership
+
+
+class Session(object):
+    """What a step that talks to libvirt needs: the connection, its canonical URI, the ownership registry
+    (loaded under the lock), the module (None for the boot-time CLI), and the lock itself."""
+
+    def __init__(self, module, conn, uri, state_dir, lock_timeout):
+        self.module = module
+        self.conn = conn
+        self.uri = uri
+        self.state_dir = state_dir
+        self.lock_timeout = lock_timeout
+        self.registry = None
+
+    @contextlib.contextmanager
+    def lock(self):
+        """The per-URI hypervisor lock; the ownership registry is (re)loaded under it."""
+        with _connection.hypervisor_lock(self.state_dir, self.uri, self.lock_timeout):
+            self.registry = _ownership.OwnerRegistry(self.state_dir, self.uri, self.module).load()
+            yield self
+
+
+def close_quietly(conn):
+    try:
+        conn.close()
+    except Exception:  # pragma: no cover - closing a broken connection
+        pass
+
+
+@contextlib.contextmanager
+def session(uri=None, state_dir=_connection.DEFAULT_STATE_DIR, lock_timeout=_connection.DEFAULT_LOCK_TIMEOUT,
+            module=None, hold_lock=True):
+    """Connect to libvirt (and, with hold_lock, take the lock and load the registry) for the block; close after."""
+    wanted = _connection.resolve_uri(uri)
+    conn = _connection.open_connection(wanted)
+    try:
+        canonical = _connection.call('get the URI of the connection', conn.getURI) or wanted
+        ctx = Session(module, conn, canonical, state_dir, lock_timeout)
+        if hold_lock:
+            with ctx.lock():
+                yield ctx
+        else:
+            yield ctx
+    finally:
+        close_quietly(conn)
+
+
+def module_session(module, params=None, hold_lock=True):
+    """session() with a module's connection options (uri, state_dir, lock_timeout)."""
+    params = module.params if params is None else params
+    return session(params.get('uri'), params.get('state_dir') or _connection.DEFAULT_STATE_DIR,
+                   params.get('lock_timeout') or _connection.DEFAULT_LOCK_TIMEOUT, module, hold_lock)
