@@ -22,15 +22,15 @@ Private to strata.libvirt; no compatibility promise.
 import contextlib
 
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
-from ansible_collections.strata.libvirt.plugins.module_utils import _ownership
 
 
 class Session(object):
     """What a step that talks to libvirt needs: the connection, its canonical URI, the ownership registry
     (loaded under the lock), the module (None for the boot-time CLI), and the lock itself."""
 
-    def __init__(self, module, conn, uri, state_dir, lock_timeout):
+    def __init__(self, module, conn, uri, state_dir, lock_timeout, registry=True):
         self.module = module
+        self.with_registry = registry
         self.conn = conn
         self.uri = uri
         self.state_dir = state_dir
@@ -39,9 +39,12 @@ class Session(object):
 
     @contextlib.contextmanager
     def lock(self):
-        """The per-URI hypervisor lock; the ownership registry is (re)loaded under it."""
+        """The per-URI hypervisor lock; the ownership registry (unless registry=False) is (re)loaded under it."""
         with _connection.hypervisor_lock(self.state_dir, self.uri, self.lock_timeout):
-            self.registry = _ownership.OwnerRegistry(self.state_dir, self.uri, self.module).load()
+            if self.with_registry:
+                # imported here: the boot-time CLI uses sessions without a registry and ships without lxml
+                from ansible_collections.strata.libvirt.plugins.module_utils import _ownership
+                self.registry = _ownership.OwnerRegistry(self.state_dir, self.uri, self.module).load()
             yield self
 
 
@@ -54,13 +57,14 @@ def close_quietly(conn):
 
 @contextlib.contextmanager
 def session(uri=None, state_dir=_connection.DEFAULT_STATE_DIR, lock_timeout=_connection.DEFAULT_LOCK_TIMEOUT,
-            module=None, hold_lock=True):
-    """Connect to libvirt (and, with hold_lock, take the lock and load the registry) for the block; close after."""
+            module=None, hold_lock=True, registry=True):
+    """Connect to libvirt (and, with hold_lock, take the lock and load the registry) for the block; close after.
+    registry=False: no ownership registry (the startup engine and the boot-time CLI need none)."""
     wanted = _connection.resolve_uri(uri)
     conn = _connection.open_connection(wanted)
     try:
         canonical = _connection.call('get the URI of the connection', conn.getURI) or wanted
-        ctx = Session(module, conn, canonical, state_dir, lock_timeout)
+        ctx = Session(module, conn, canonical, state_dir, lock_timeout, registry)
         if hold_lock:
             with ctx.lock():
                 yield ctx
@@ -70,8 +74,8 @@ def session(uri=None, state_dir=_connection.DEFAULT_STATE_DIR, lock_timeout=_con
         close_quietly(conn)
 
 
-def module_session(module, params=None, hold_lock=True):
+def module_session(module, params=None, hold_lock=True, registry=True):
     """session() with a module's connection options (uri, state_dir, lock_timeout)."""
     params = module.params if params is None else params
     return session(params.get('uri'), params.get('state_dir') or _connection.DEFAULT_STATE_DIR,
-                   params.get('lock_timeout') or _connection.DEFAULT_LOCK_TIMEOUT, module, hold_lock)
+                   params.get('lock_timeout') or _connection.DEFAULT_LOCK_TIMEOUT, module, hold_lock, registry)
