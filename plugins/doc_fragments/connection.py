@@ -3,11 +3,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
+"""Options of the connection to libvirt: the URI alone, or with the lock, the registry and the ownership mark."""
 
 
-class ModuleDocFragment(object):
+class ModuleDocFragment:
 
     # Only the connection URI: for modules that neither lock nor mark objects (domain_info) or
     # document their own lock options (startup). Literal strings: ansible-test reads fragments

@@ -3,11 +3,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
+"""The items option of the modules that manage several resources in one run."""
 
 
-class ModuleDocFragment(object):
+class ModuleDocFragment:
 
     # For modules that manage one resource, or several in one run (module_utils/_batch.py).
     DOCUMENTATION = r'''

@@ -24,7 +24,9 @@ description:
 author:
   - strata.libvirt contributors (@strata-libvirt)
 extends_documentation_fragment:
+  - strata.libvirt.attributes
   - strata.libvirt.attributes.info_module
+  - strata.libvirt.attributes.actiongroup_libvirt
   - strata.libvirt.connection.uri
 options:
   name:

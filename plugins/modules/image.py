@@ -28,6 +28,8 @@ author:
 extends_documentation_fragment:
   - strata.libvirt.connection
   - strata.libvirt.attributes
+  - strata.libvirt.attributes.planner
+  - strata.libvirt.attributes.actiongroup_libvirt
 options:
   source:
     description:

@@ -27,6 +27,8 @@ author:
 extends_documentation_fragment:
   - strata.libvirt.connection
   - strata.libvirt.attributes
+  - strata.libvirt.attributes.planner
+  - strata.libvirt.attributes.actiongroup_libvirt
 options:
   name:
     description: Name of the pool (letters, digits, V(.), V(_) and V(-)).

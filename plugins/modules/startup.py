@@ -30,9 +30,11 @@ author:
   - strata.libvirt contributors (@strata-libvirt)
 extends_documentation_fragment:
   - strata.libvirt.attributes
+  - strata.libvirt.attributes.actiongroup_libvirt
   - strata.libvirt.connection.uri
 attributes:
   check_mode:
+    support: full
     details:
       - Check mode reads the domains' states and returns RV(plan), the ordered tiers and what each VM would
         get (start, stop, none), with C(changed) predicted truthfully. It does not run the probes.
@@ -41,6 +43,7 @@ attributes:
     details:
       - The plan in RV(plan) and RV(actions) is the change report; there is no before/after diff.
   idempotent:
+    support: full
     details:
       - V(started) leaves running VMs running (they are still probed); V(stopped) leaves stopped VMs alone.
 options:

@@ -25,6 +25,8 @@ author:
 extends_documentation_fragment:
   - strata.libvirt.connection
   - strata.libvirt.attributes
+  - strata.libvirt.attributes.planner
+  - strata.libvirt.attributes.actiongroup_libvirt
   - strata.libvirt.items
 options:
   name:
