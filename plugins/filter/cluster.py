@@ -3,26 +3,19 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Cluster definition filters, used by the roles on the controller before any change.
+"""The cluster filters, used by the roles on the controller (each documented in plugins/filter/<name>.yml).
 
-  {{ strata_cluster | strata.libvirt.cluster_problems(strata_image_map, options) }}   list of problems ([] when sound)
-  {{ strata_cluster | strata.libvirt.cluster_plan(strata_image_map, options) }}       the resolved cluster (fails listing
-                                                                                       every problem)
-  {{ plan | strata.libvirt.cluster_summary(startup_results, check_mode) }}            the summary table, a list of lines
-  {{ plan | strata.libvirt.cluster_stop_vms(domain_names) }}                        the reverse shutdown's VM list
-  {{ 'strata-demo' | strata.libvirt.cluster_mac('gateway') }}                         the derived MAC of a VM
-  {{ strata_image_map | strata.libvirt.resolve_images(['debian', 'lab']) }}           resolved image entries
-
-The logic lives in module_utils/_cluster.py; errors become AnsibleFilterError.
+The logic lives in module_utils/_cluster/; its errors become AnsibleFilterError.
 """
-
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
-from ansible_collections.strata.libvirt.plugins.module_utils import _cluster
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import definition
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import host
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import plan
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import summary
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import teardown
 
 
 def _plain(value):
@@ -34,55 +27,53 @@ def _plain(value):
     return value
 
 
-def cluster_problems(cluster, image_map, options=None):
-    try:
-        return _cluster.problems(_plain(cluster), _plain(image_map), _plain(options) or {})
-    except StrataError as exc:
-        raise AnsibleFilterError(str(exc))
+def _filter(func):
+    """A filter of plain values; a StrataError becomes an AnsibleFilterError with the same message."""
+    def wrapper(*args):
+        try:
+            return func(*[_plain(a) for a in args])
+        except StrataError as exc:
+            raise AnsibleFilterError(str(exc))
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
 
 
-def cluster_plan(cluster, image_map, options=None):
-    try:
-        return _cluster.plan(_plain(cluster), _plain(image_map), _plain(options) or {})
-    except StrataError as exc:
-        raise AnsibleFilterError(str(exc))
+def cluster_plan(strata_cluster, image_map, options=None):
+    return plan.build(strata_cluster, image_map, options or {})
 
 
-def cluster_summary(plan, startup_results=None, check_mode=False):
-    return _cluster.summary(_plain(plan), _plain(startup_results), bool(check_mode))
+def cluster_problems(strata_cluster, image_map, options=None):
+    return plan.problems(strata_cluster, image_map, options or {})
 
 
-def resolve_images(image_map, labels=None):
-    """Several labels at once (empty: the default label); every unknown label is named in one error."""
-    try:
-        return _cluster.resolve_images(_plain(image_map), _plain(labels))
-    except StrataError as exc:
-        raise AnsibleFilterError(str(exc))
+def cluster_summary(cluster_plan_, startup_result=None, check_mode=False):
+    return summary.summary(cluster_plan_, startup_result, bool(check_mode))
 
 
-def cluster_stop_vms(plan, present=None):
-    return _cluster.stop_vms(_plain(plan), _plain(present))
+def cluster_host_findings(cluster_plan_, probe_lines, options=None):
+    return host.findings(cluster_plan_, probe_lines, options or {})
 
 
-def cluster_vm_items(plan, kind):
-    try:
-        return _cluster.vm_items(_plain(plan), kind)
-    except StrataError as exc:
-        raise AnsibleFilterError(str(exc))
-
-
-def cluster_mac(cluster_name, vm_name):
-    return _cluster.derive_mac(cluster_name, vm_name)
+def cluster_leftover_volumes(cluster_plan_, foreign=None, removed=None):
+    """removed: volume names, or the domain module's `results` (the volumes it removed with their domains)."""
+    if removed and isinstance(removed[0], dict):
+        removed = teardown.removed_volumes(removed)
+    return teardown.leftover_volumes(cluster_plan_, foreign, removed)
 
 
 class FilterModule(object):
     def filters(self):
-        return {
-            'cluster_problems': cluster_problems,
+        return dict((name, _filter(func)) for name, func in {
             'cluster_plan': cluster_plan,
+            'cluster_problems': cluster_problems,
+            'cluster_set_virt_type': plan.set_virt_type,
+            'cluster_host_findings': cluster_host_findings,
+            'cluster_small_disks': host.small_disks,
+            'cluster_ownership': teardown.ownership,
+            'cluster_leftover_volumes': cluster_leftover_volumes,
+            'cluster_stop_vms': teardown.stop_vms,
             'cluster_summary': cluster_summary,
-            'cluster_mac': cluster_mac,
-            'cluster_stop_vms': cluster_stop_vms,
-            'cluster_vm_items': cluster_vm_items,
-            'resolve_images': resolve_images,
-        }
+            'cluster_mac': definition.derive_mac,
+            'resolve_images': plan.resolve_images,
+        }.items())

@@ -1,0 +1,289 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) strata.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The cluster definition's vocabulary: its keys, rules and defaults (one table), and the checks of its
+cluster-wide parts (network, pool, keys, certificates, startup settings).
+
+Every check adds a one-line message to a Problems list instead of raising, so that a definition is
+reported with all its problems at once.
+
+Private to strata.libvirt; no compatibility promise.
+"""
+
+import copy
+import hashlib
+import ipaddress
+import re
+
+from ansible.module_utils.common.text.converters import to_text
+
+from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
+from ansible_collections.strata.libvirt.plugins.module_utils import _startup
+
+NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
+VM_NAME_RE = re.compile(r'^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$')
+GROUP_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
+USER_RE = re.compile(r'^[a-z_][a-z0-9_-]{0,31}$')
+DNS_DOMAIN_RE = re.compile(r'^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$')
+SSH_KEY_RE = re.compile(r'^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-\S+) \S+')
+PEM_RE = re.compile(r'-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----', re.S)
+
+CLUSTER_KEYS = ('name', 'uri', 'virt_type', 'machine', 'tcg_tb_cache', 'image', 'size', 'network', 'pool', 'domain_prefix',
+                'inventory_group', 'user', 'ssh_public_keys', 'ssh_private_key_file', 'ca_certificate', 'packages',
+                'user_data', 'startup', 'vms', 'console_log_dir', 'autostart', 'description', 'default_probes')
+NETWORK_KEYS = ('name', 'cidr', 'mode', 'domain', 'gateway', 'dhcp_range', 'bridge', 'autostart', 'mtu')
+POOL_KEYS = ('name', 'path')
+STARTUP_KEYS = ('on_failure', 'timeout', 'tier_timeout', 'tier_delay', 'grace', 'shutdown_mode')
+VM_KEYS = ('name', 'size', 'vcpus', 'memory', 'disk', 'image', 'ip', 'mac', 'tier', 'after', 'probes', 'timeout',
+           'grace', 'user_data', 'groups', 'tcg_tb_cache', 'description')
+VIRT_TYPES = ('kvm', 'qemu', 'auto')
+NETWORK_MODES = ('nat', 'route', 'isolated', 'open')
+MAX_CLUSTER_NAME = 40
+
+# The defaults of the definition, in one table (the startup settings come from the startup engine's own table).
+DEFAULTS = {
+    'virt_type': 'kvm',
+    'machine': 'q35',
+    'user': 'strata',
+    'pool_dir': '/var/lib/libvirt/strata',           # the pool's directory is <pool_dir>/<cluster name>
+    'pool_mode': '0711',
+    'console_log_dir': '/var/log/libvirt/qemu',
+    'startup_log': '/var/log/strata-libvirt-%s-startup.log',   # % the cluster name
+    'network_mode': 'nat',
+    'network_autostart': True,
+    'autostart': False,
+    'tcg_tb_cache': 128,                             # MiB; TCG only
+    'tcg_tb_cache_small': 64,                        # MiB, for VMs of less than 512 MiB
+    'max_prefix': 29,
+    'volume_format': 'qcow2',
+    'seed_locale': 'C.UTF-8',
+    'seed_key_types': ['ed25519'],
+}
+
+
+def startup_log_path(cluster_name):
+    """The startup log of a cluster on the hypervisor."""
+    return DEFAULTS['startup_log'] % cluster_name
+
+
+def derive_mac(cluster_name, vm_name):
+    """A stable, locally administered-looking QEMU MAC (52:54:00:xx:xx:xx) from the cluster and VM names."""
+    digest = hashlib.sha256(('%s/%s' % (cluster_name, vm_name)).encode('utf-8')).hexdigest()
+    return '52:54:00:%s:%s:%s' % (digest[0:2], digest[2:4], digest[4:6])
+
+
+def group_name(text):
+    """An Ansible group name from a cluster name: strata-demo -> strata_demo."""
+    out = re.sub(r'[^A-Za-z0-9_]', '_', to_text(text))
+    if not out or out[0].isdigit():
+        out = '_' + out
+    return out
+
+
+def as_list(value):
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def merge(base, extra):
+    """cloud-init deep merge: dicts merge, lists are appended, other values replace."""
+    result = copy.deepcopy(base)
+    for key, value in (extra or {}).items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merge(result[key], value)
+        elif isinstance(value, list) and isinstance(result.get(key), list):
+            result[key] = result[key] + copy.deepcopy(value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+class Problems(object):
+    """The problems found so far, each once, in the order found."""
+
+    def __init__(self):
+        self.items = []
+
+    def add(self, text):
+        if text not in self.items:
+            self.items.append(text)
+
+    def guard(self, func, *args, **kwargs):
+        """Call func; a StrataError becomes a problem and the result None."""
+        try:
+            return func(*args, **kwargs)
+        except StrataError as exc:
+            self.add(to_text(exc))
+            return None
+
+
+def unknown_keys(problems, value, known, where):
+    unknown = sorted(k for k in value if k not in known)
+    if unknown:
+        problems.add('%s: unknown key(s) %s (known: %s)' % (where, ', '.join(unknown), ', '.join(known)))
+
+
+def number(problems, value, where, minimum=0, integer=False):
+    """value as a number of at least minimum, or None (and a problem) when it is not one."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, bool):
+            raise ValueError()
+        result = int(value) if integer else float(value)
+        if integer and float(value) != result:
+            raise ValueError()
+    except (TypeError, ValueError):
+        problems.add('%s: %r is not a %s' % (where, value, 'whole number' if integer else 'number'))
+        return None
+    if result < minimum:
+        problems.add('%s: %s must be at least %s' % (where, value, minimum))
+        return None
+    return result
+
+
+def _ipv4(problems, text, where, what='an IPv4 address'):
+    try:
+        return ipaddress.IPv4Address(to_text(text).strip())
+    except (ValueError, ipaddress.AddressValueError):
+        problems.add('%s: %r is not %s' % (where, text, what))
+        return None
+
+
+def _dhcp_range(problems, rng, hosts, gateway, subnet):
+    """(start, end) of the DHCP range: the upper half of the subnet by default; (None, None) when invalid."""
+    if rng is None:
+        return hosts[len(hosts) // 2], hosts[-1]
+    if not isinstance(rng, dict) or not rng.get('start') or not rng.get('end'):
+        problems.add('network.dhcp_range: a dict with start and end, got %r' % (rng,))
+        return None, None
+    start = _ipv4(problems, rng['start'], 'network.dhcp_range.start')
+    end = _ipv4(problems, rng['end'], 'network.dhcp_range.end')
+    if start is None or end is None:
+        return None, None
+    for what, addr in (('start', start), ('end', end)):
+        if addr not in hosts:
+            problems.add('network.dhcp_range.%s: %s is outside the usable addresses of %s' % (what, addr, subnet))
+    if start > end:
+        problems.add('network.dhcp_range: start %s is after end %s' % (start, end))
+    elif start <= gateway <= end:
+        problems.add('network.dhcp_range: %s - %s contains the gateway %s' % (start, end, gateway))
+    return start, end
+
+
+def network(problems, cluster, name):
+    """The cluster's NAT (or route, isolated, open) network, resolved; None when it cannot be."""
+    raw = cluster.get('network')
+    if not isinstance(raw, dict):
+        problems.add('network: required, a dict with at least cidr (for example {cidr: 10.250.0.0/24})')
+        return None
+    unknown_keys(problems, raw, NETWORK_KEYS, 'network')
+    net = {'name': raw.get('name') or '%s-net' % name, 'mode': raw.get('mode') or DEFAULTS['network_mode'],
+           'domain': raw.get('domain'), 'bridge': raw.get('bridge'),
+           'autostart': raw.get('autostart', DEFAULTS['network_autostart']), 'mtu': raw.get('mtu')}
+    if not NAME_RE.match(to_text(net['name'])):
+        problems.add("network.name: invalid name %r; use only letters, digits, '.', '_' and '-'" % (net['name'],))
+    if net['mode'] not in NETWORK_MODES:
+        problems.add('network.mode: %r; use one of %s' % (net['mode'], ', '.join(NETWORK_MODES)))
+    if net['domain'] is not None and not DNS_DOMAIN_RE.match(to_text(net['domain'])):
+        problems.add('network.domain: invalid DNS domain %r' % (net['domain'],))
+    if raw.get('cidr') is None:
+        problems.add('network.cidr: required, the IPv4 subnet of the network such as 10.250.0.0/24')
+        return None
+    try:
+        subnet = ipaddress.IPv4Network(to_text(raw.get('cidr')).strip(), strict=False)
+    except (ValueError, ipaddress.AddressValueError, ipaddress.NetmaskValueError):
+        problems.add('network.cidr: %r is not an IPv4 subnet such as 10.250.0.0/24' % (raw.get('cidr'),))
+        return None
+    if '/' not in to_text(raw.get('cidr')) or subnet.prefixlen > DEFAULTS['max_prefix']:
+        problems.add('network.cidr: %s is too small: give a prefix of at most /%d' % (raw.get('cidr'), DEFAULTS['max_prefix']))
+        return None
+    net['cidr'] = str(subnet)
+    net['prefix'] = subnet.prefixlen
+    hosts = list(subnet.hosts())
+    gateway = hosts[0]
+    if raw.get('gateway'):
+        gateway = _ipv4(problems, raw['gateway'], 'network.gateway') or gateway
+        if gateway not in hosts:
+            problems.add('network.gateway: %s is outside the usable addresses of %s' % (gateway, subnet))
+    net['gateway'] = str(gateway)
+    net['address'] = '%s/%d' % (gateway, subnet.prefixlen)
+    start, end = _dhcp_range(problems, raw.get('dhcp_range'), hosts, gateway, subnet)
+    net['subnet'] = subnet
+    net['dhcp'] = (start, end) if start is not None else None
+    net['dhcp_range'] = {'start': str(start), 'end': str(end)} if start is not None else None
+    return net
+
+
+def pool(problems, cluster, name):
+    raw = cluster.get('pool') or {}
+    if not isinstance(raw, dict):
+        problems.add('pool: must be a dict (name, path)')
+        raw = {}
+    unknown_keys(problems, raw, POOL_KEYS, 'pool')
+    out = {'name': raw.get('name') or name, 'path': raw.get('path') or '%s/%s' % (DEFAULTS['pool_dir'], name)}
+    if not NAME_RE.match(to_text(out['name'])):
+        problems.add('pool.name: invalid name %r' % (out['name'],))
+    if not to_text(out['path']).startswith('/'):
+        problems.add('pool.path: %r must be an absolute path' % (out['path'],))
+    return out
+
+
+def ssh_keys(problems, cluster, options):
+    keys = []
+    for index, key in enumerate(as_list(cluster.get('ssh_public_keys'))):
+        text = to_text(key).strip()
+        if not SSH_KEY_RE.match(text):
+            problems.add('ssh_public_keys[%d]: %r does not look like an OpenSSH public key' % (index, text[:40]))
+        elif text not in keys:
+            keys.append(text)
+    for key in as_list(options.get('extra_ssh_public_keys')):
+        text = to_text(key).strip()
+        if text and text not in keys:
+            keys.append(text)
+    if not keys and options.get('require_keys', True):
+        problems.add('ssh_public_keys: give at least one public key (or ssh_private_key_file with key generation), '
+                     'or nobody can log into the VMs')
+    return keys
+
+
+def ca_certs(problems, cluster):
+    certs = []
+    for index, pem in enumerate(as_list(cluster.get('ca_certificate'))):
+        text = to_text(pem or '').strip()
+        if not text:
+            continue
+        found = PEM_RE.findall(text)
+        if not found:
+            problems.add('ca_certificate[%d]: not a PEM certificate (-----BEGIN CERTIFICATE----- ...)' % index)
+        certs.extend(found)
+    return certs
+
+
+def startup_options(problems, cluster):
+    """The cluster's startup settings, filled in from the startup engine's defaults."""
+    raw = cluster.get('startup') or {}
+    if not isinstance(raw, dict):
+        problems.add('startup: must be a dict (%s)' % ', '.join(STARTUP_KEYS))
+        raw = {}
+    unknown_keys(problems, raw, STARTUP_KEYS, 'startup')
+    defaults = _startup.DEFAULTS
+    out = {
+        'on_failure': raw.get('on_failure') or defaults['on_failure'],
+        'shutdown_mode': raw.get('shutdown_mode') or defaults['shutdown_mode'],
+        'timeout': number(problems, raw.get('timeout', defaults['timeout']), 'startup.timeout', 1),
+        'tier_timeout': number(problems, raw.get('tier_timeout'), 'startup.tier_timeout', 1),
+        'tier_delay': number(problems, raw.get('tier_delay', defaults['tier_delay']), 'startup.tier_delay', 0),
+        'grace': number(problems, raw.get('grace', defaults['grace']), 'startup.grace', 0),
+    }
+    if out['on_failure'] not in _startup.ON_FAILURE:
+        problems.add('startup.on_failure: %r; use one of %s' % (out['on_failure'], ', '.join(_startup.ON_FAILURE)))
+    if out['shutdown_mode'] not in _startup.SHUTDOWN_MODES:
+        problems.add('startup.shutdown_mode: %r; use one of %s'
+                     % (out['shutdown_mode'], ', '.join(_startup.SHUTDOWN_MODES)))
+    return out

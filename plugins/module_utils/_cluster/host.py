@@ -1,0 +1,156 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) strata.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The plan against the hypervisor: host_checks' findings (KVM or not, libvirt, memory, disk, tools, Python
+libraries) and the disks smaller than their image.
+
+    findings(plan, probe_lines, options) -> {problems, warnings, virt_type, kvm_usable, memory_total_mib,
+                                             memory_available_mib, running, systemd, facts}
+    small_disks(plan, image_results)     -> one message per VM whose disk is smaller than its image
+
+Private to strata.libvirt; no compatibility promise.
+"""
+
+from ansible.module_utils.common.text.converters import to_text
+
+MIB = 1024 ** 2
+
+
+def memory_problems(problems, vms, host):
+    """Memory beyond what the host has, or has available for the VMs that do not run yet."""
+    host = host or {}
+    total = sum(vm['memory_mib'] or 0 for vm in vms)
+    if not host.get('memory_total_mib'):
+        return
+    if total > int(host['memory_total_mib']):
+        problems.add('memory: the VMs ask for %d MiB in all, more than the host has (%d MiB)'
+                     % (total, int(host['memory_total_mib'])))
+    elif host.get('memory_available_mib') is not None:
+        running = set(host.get('running') or [])
+        needed = sum(vm['memory_mib'] or 0 for vm in vms if vm['domain'] not in running)
+        if needed > int(host['memory_available_mib']):
+            problems.add('memory: the VMs not yet running need %d MiB, the host has %d MiB available'
+                         % (needed, int(host['memory_available_mib'])))
+
+
+class _List(object):
+    def __init__(self):
+        self.items = []
+
+    def add(self, text):
+        if text not in self.items:
+            self.items.append(text)
+
+
+def parse_probe(lines):
+    """The probe script's key=value lines as a dict (other lines are ignored)."""
+    facts = {}
+    for line in lines or []:
+        line = to_text(line)
+        if '=' in line:
+            key, value = line.split('=', 1)
+            facts[key] = value
+    return facts
+
+
+def _kvm(facts):
+    """(usable, why not) of KVM on the host."""
+    why = []
+    if facts.get('cpu_virt') == 'none':
+        why.append('no vmx/svm flag in /proc/cpuinfo (no VT-x/AMD-V, or it is disabled in the firmware)')
+    if facts.get('kvm_dev') == 'no':
+        why.append('/dev/kvm does not exist (kvm module not loaded)')
+    if facts.get('kvm_dev') == 'yes' and facts.get('kvm_rw') == 'no':
+        why.append('/dev/kvm is not readable and writable')
+    if facts.get('kvm_pvm') == 'yes':
+        why.append('/dev/kvm comes from the kvm_pvm module (/sys/module/kvm_pvm), which cannot run a stock Linux guest')
+    usable = (facts.get('kvm_dev') == 'yes' and facts.get('kvm_rw') == 'yes' and facts.get('kvm_pvm') == 'no'
+              and facts.get('cpu_virt') != 'none')
+    return usable, '; '.join(why)
+
+
+def _int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def findings(plan, probe_lines, options=None):
+    """What host_checks reports: the plan's problems and the host's, warnings, and the virtualisation type to use."""
+    options = options or {}
+    facts = parse_probe(probe_lines)
+    wanted = plan.get('virt_type') or 'kvm'
+    kvm_usable, kvm_why = _kvm(facts)
+    running = [name for name in (facts.get('running') or '').split(',') if name]
+    host = {'memory_total_mib': _int(facts.get('mem_total_kb')) // 1024,
+            'memory_available_mib': _int(facts.get('mem_available_kb')) // 1024, 'running': running}
+    problems = _List()
+    for text in plan.get('problems') or []:
+        problems.add(text)
+    if wanted == 'kvm' and not kvm_usable:
+        problems.add('virt_type kvm: this host cannot run KVM guests: %s. Set virt_type: qemu (emulation) or auto.' % kvm_why)
+    libvirt_error = facts.get('libvirt_error', 'no answer')
+    if libvirt_error:
+        problems.add('libvirt: cannot connect to %s: %s'
+                     % (facts.get('libvirt_uri') or plan.get('uri') or 'the default URI', libvirt_error))
+    if plan.get('vms'):
+        memory_problems(problems, plan['vms'], host)
+    pool_path = (plan.get('pool') or {}).get('path')
+    disk_avail = _int(facts.get('disk_avail_mb'))
+    minimum = _int(options.get('min_free_disk_mb'))
+    if disk_avail < minimum:
+        problems.add('disk: %s has %s MiB free, less than host_checks_min_free_disk_mb=%s MiB (for the pool %s)'
+                     % (facts.get('disk_path'), facts.get('disk_avail_mb'), minimum, pool_path))
+    if not facts.get('qemu_img'):
+        problems.add('tools: qemu-img is not installed on the hypervisor (Debian: qemu-utils, Fedora: qemu-img)')
+    if not facts.get('ssh'):
+        problems.add('tools: the ssh client is not installed on the hypervisor (the ssh readiness probes use it)')
+    if facts.get('python_missing'):
+        problems.add('python: %s on the hypervisor cannot import %s (Debian: python3-libvirt python3-lxml python3-pycdlib;'
+                     ' or pip install libvirt-python lxml pycdlib)' % (options.get('python') or 'python3', facts['python_missing']))
+    warnings = []
+    if wanted == 'auto' and not kvm_usable:
+        warnings.append('virt_type auto: KVM is not usable here (%s); the VMs run under QEMU emulation (TCG), much slower.'
+                        % kvm_why)
+    if wanted == 'qemu':
+        warnings.append('virt_type qemu: the VMs run under emulation (TCG); KVM %s'
+                        % ('would work here' if kvm_usable else 'is not usable here: ' + kvm_why))
+    disk_needed = (plan.get('disk_bytes') or 0) // MIB if not plan.get('problems') else 0
+    if disk_needed > disk_avail:
+        warnings.append('disk: %s has %s MiB free; the VM disks (thin overlays) may grow to %d MiB in all'
+                        % (facts.get('disk_path'), facts.get('disk_avail_mb'), disk_needed))
+    return {
+        'problems': problems.items,
+        'warnings': warnings,
+        'virt_type': wanted if wanted in ('kvm', 'qemu') else ('kvm' if kvm_usable else 'qemu'),
+        'kvm_usable': kvm_usable,
+        'memory_total_mib': host['memory_total_mib'],
+        'memory_available_mib': host['memory_available_mib'],
+        'running': running,
+        'systemd': facts.get('systemd') == 'yes',
+        'facts': facts,
+    }
+
+
+def _human(nbytes):
+    """Bytes as Ansible's human_readable filter shows them (e.g. 4.00 GB)."""
+    value = float(nbytes)
+    for unit in ('Bytes', 'KB', 'MB', 'GB', 'TB', 'PB'):
+        if abs(value) < 1024 or unit == 'PB':
+            return '%.2f %s' % (value, unit)
+        value /= 1024
+    return '%.2f PB' % value  # pragma: no cover
+
+
+def small_disks(plan, image_results):
+    """One message per VM whose disk is smaller than its image's virtual size (image_results: label -> the
+    strata.libvirt.image result)."""
+    out = []
+    for vm in plan.get('vms') or []:
+        size = _int(((image_results or {}).get(vm['image']) or {}).get('virtual_size'))
+        if size and _int(vm.get('disk_bytes')) < size:
+            out.append('%s (%s < %s of %s)' % (vm['name'], _human(vm['disk_bytes']), _human(size), vm['image']))
+    return out

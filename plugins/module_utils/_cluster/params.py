@@ -1,0 +1,127 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) strata.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The options the cluster role hands to each module, derived from the plan, and their check with each module's
+own argument spec and desired-state code.
+
+    module_params(plan) -> {'pool': {...}, 'network': {...}, 'volumes': {..., 'items': [...]},
+                            'seeds': {...}, 'domains': {...}, 'startup': {...}}
+    check(params)       -> problems, one line each ([] when every module would accept its options)
+
+Each entry is exactly a module call's options (the role passes it with `args:`); the role adds only what is not
+part of the definition (the startup's state and log file, the domains' autostart and restart).
+
+Private to strata.libvirt; no compatibility promise.
+"""
+
+import copy
+
+from ansible_collections.strata.libvirt.plugins.module_utils import _spec_check
+from ansible_collections.strata.libvirt.plugins.module_utils import _network
+from ansible_collections.strata.libvirt.plugins.module_utils import _pool
+from ansible_collections.strata.libvirt.plugins.module_utils import _volume
+from ansible_collections.strata.libvirt.plugins.module_utils import _startup
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import definition as d
+from ansible_collections.strata.libvirt.plugins.module_utils._domain import spec as _domain_spec
+from ansible_collections.strata.libvirt.plugins.module_utils._seed import spec as _seed_spec
+
+# the module behind each entry: (module name, its argument spec, constraints, desired_from_params)
+MODULES = {
+    'pool': ('pool', _pool.argument_spec, _pool.CONSTRAINTS, _pool.desired_from_params),
+    'network': ('network', _network.argument_spec, _network.CONSTRAINTS, _network.desired_from_params),
+    'volumes': ('volume', _volume.argument_spec, _volume.CONSTRAINTS, _volume.desired_from_params),
+    'seeds': ('cloud_init', _seed_spec.argument_spec, _seed_spec.CONSTRAINTS, _seed_spec.desired_from_params),
+    'domains': ('domain', _domain_spec.argument_spec, _domain_spec.CONSTRAINTS, _domain_spec.desired_from_params),
+    'startup': ('startup', _startup.argument_spec, _startup.CONSTRAINTS, _startup.desired_from_params),
+}
+# options the role adds to these entries at run time (validated here with a stand-in value of the right type)
+ROLE_ADDS = {
+    'domains': {'autostart': False, 'restart': False},
+    'startup': {'state': 'started', 'log_file': '/var/log/strata-libvirt-startup.log'},
+}
+
+
+def _with_uri(plan, options):
+    if plan.get('uri'):
+        options['uri'] = plan['uri']
+    return options
+
+
+def _optional(options, **values):
+    """options with the values that are set (not None, not empty)."""
+    for key, value in values.items():
+        if value not in (None, '', [], {}):
+            options[key] = value
+    return options
+
+
+def module_params(plan):
+    """The options of every module the cluster role runs (domains: None while the virtualisation type is open)."""
+    cluster, pool, net = plan['name'], plan['pool'], plan['network']
+    out = {
+        'pool': _with_uri(plan, {'name': pool['name'], 'path': pool['path'], 'mode': d.DEFAULTS['pool_mode'],
+                                 'state': 'running', 'autostart': True, 'cluster': cluster}),
+        'network': _with_uri(plan, _optional(
+            {'name': net['name'], 'state': 'running', 'autostart': bool(net['autostart']), 'forward': net['mode'],
+             'address': net['address'], 'dhcp_range': net['dhcp_range'], 'hosts': plan['network_hosts'],
+             'cluster': cluster},
+            domain=net.get('domain'), bridge=net.get('bridge'), mtu=net.get('mtu'))),
+        'volumes': _with_uri(plan, {'pool': pool['name'], 'format': d.DEFAULTS['volume_format'], 'cluster': cluster,
+                                    'items': [{'name': vm['volume'], 'backing_volume': vm['base_volume'],
+                                               'capacity': str(vm['disk_bytes'])} for vm in plan['vms']]}),
+        'seeds': _with_uri(plan, _optional(
+            {'pool': pool['name'], 'user': plan['user'], 'ssh_authorized_keys': plan['ssh_public_keys'],
+             'ssh_genkeytypes': list(d.DEFAULTS['seed_key_types']), 'locale': d.DEFAULTS['seed_locale'],
+             'cluster': cluster, 'items': [_optional({'volume': vm['seed_volume'], 'hostname': vm['hostname']},
+                                                     fqdn=vm.get('fqdn'), user_data=vm.get('user_data'))
+                                           for vm in plan['vms']]},
+            ca_certs=plan['ca_certs'], packages=plan['packages'])),
+        'domains': None,
+        'startup': _with_uri(plan, _optional(
+            {'vms': copy.deepcopy(plan['startup_vms']), 'on_failure': plan['startup']['on_failure'],
+             'timeout': plan['startup']['timeout'], 'tier_delay': plan['startup']['tier_delay'],
+             'grace': plan['startup']['grace'], 'shutdown_mode': plan['startup']['shutdown_mode']},
+            tier_timeout=plan['startup'].get('tier_timeout'))),
+    }
+    if plan.get('type') in ('kvm', 'qemu'):
+        out['domains'] = _with_uri(plan, {
+            'state': 'present', 'type': plan['type'], 'machine': plan['machine'], 'serial_console': True,
+            'guest_agent': True, 'rng': True, 'cluster': cluster,
+            'items': [_domain_item(plan, vm) for vm in plan['vms']]})
+    return out
+
+
+def _domain_item(plan, vm):
+    pool = plan['pool']['name']
+    grace = vm['grace'] if vm.get('grace') is not None else plan['startup']['grace']
+    item = {'name': vm['domain'], 'memory': vm['memory_mib'], 'vcpus': vm['vcpus'],
+            # the seed as a read-only virtio disk: cloud kernels (the lab image's too) may lack SATA/AHCI drivers
+            'disks': [{'volume': '%s/%s' % (pool, vm['volume'])},
+                      {'volume': '%s/%s' % (pool, vm['seed_volume']), 'bus': 'virtio', 'format': 'raw', 'readonly': True}],
+            'interfaces': [{'network': plan['network']['name'], 'mac': vm['mac']}],
+            'console_log': vm['console_log'], 'shutdown_timeout': int(grace)}
+    if plan.get('type') == 'qemu':
+        item['tcg_tb_cache'] = vm['tcg_tb_cache']
+    return item
+
+
+def check(module_options):
+    """Every problem the modules would find in their options, one line each, naming the module (and the item)."""
+    problems = []
+    for key in ('pool', 'network', 'volumes', 'seeds', 'domains', 'startup'):
+        options = module_options.get(key)
+        if options is None:
+            continue
+        name, spec, constraints, desired = MODULES[key]
+        options = dict(copy.deepcopy(options), **ROLE_ADDS.get(key, {}))
+        items = options.pop('items', None)
+        if items is None:
+            problems.extend(_spec_check.problems(spec(), constraints, options, desired, 'module %s: ' % name))
+            continue
+        for index, item in enumerate(items):
+            merged = dict(copy.deepcopy(options), **item)
+            problems.extend(_spec_check.problems(spec(), constraints, merged, desired,
+                                                 'module %s, items[%d]: ' % (name, index)))
+    return problems

@@ -1,0 +1,230 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) strata.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The cluster plan: the definition validated (every problem at once) and resolved into everything the roles
+need, built once per play and host by the strata.libvirt.cluster_plan filter.
+
+    build(cluster, image_map, options)  -> the plan; plan['problems'] lists every problem ([] when sound)
+    problems(cluster, image_map, options) -> the problems alone
+    plan(cluster, image_map, options)   -> the plan, or StrataError listing every problem
+    set_virt_type(plan, virt_type)      -> the plan with the virtualisation type decided (cluster says auto)
+
+`options` (all optional): `extra_ssh_public_keys`, `require_keys` (default true), `probe_key_file` (private key on
+the hypervisor for the default SSH login probe), `virt_type` (the host's choice when the cluster says auto),
+`startup_log` (the startup log's path), `host` ({memory_total_mib, memory_available_mib, running}) for the
+memory checks.
+
+The plan carries the options of every module the roles run (plan['params']), each checked with that module's own
+argument spec and desired-state code, so "checked before any change" means what the modules accept.
+
+Private to strata.libvirt; no compatibility promise.
+"""
+
+import copy
+
+from ansible.module_utils.common.text.converters import to_text
+
+from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
+from ansible_collections.strata.libvirt.plugins.module_utils import _imagemap
+from ansible_collections.strata.libvirt.plugins.module_utils import _startup
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import definition as d
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import host
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import params
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import vms as _vms
+from ansible_collections.strata.libvirt.plugins.module_utils._image import cache as _image_cache
+
+
+def problems(cluster, image_map, options=None):
+    """Every problem of the definition (and, with options.host, of the host's memory), as messages."""
+    return build(cluster, image_map, options)['problems']
+
+
+def plan(cluster, image_map, options=None):
+    """The resolved cluster; StrataError lists every problem, one per line."""
+    result = build(cluster, image_map, options)
+    found = result['problems']
+    if found:
+        raise StrataError('the cluster definition has %d problem%s:\n- %s'
+                          % (len(found), '' if len(found) == 1 else 's', '\n- '.join(found)))
+    return result
+
+
+def _images(problems, image_map, labels):
+    """label -> resolved image entry (None where it does not resolve)."""
+    out = {}
+    for label in labels:
+        if label not in out:
+            out[label] = problems.guard(_imagemap.resolve_image, image_map, label)
+    return out
+
+
+def resolve_images(image_map, labels=None, cache_dir=None):
+    """Resolved image entries of several labels (None or [] means the default label), each once, with the paths
+    of their cache file and its verification record (sidecar) under cache_dir."""
+    found = d.Problems()
+    labels = d.as_list(labels) or [None]
+    images = _images(found, image_map, labels)
+    if found.items:
+        raise StrataError('\n'.join(found.items))
+    out = []
+    for label in labels:
+        if images[label]['label'] not in [i['label'] for i in out]:
+            out.append(_with_paths(images[label], cache_dir))
+    return out
+
+
+def _with_paths(image, cache_dir=None):
+    entry = dict(image, volume=image['file_name'])
+    entry['cache_file'] = '%s/%s' % ((cache_dir or _image_cache.DEFAULT_CACHE_DIR).rstrip('/'), image['file_name'])
+    entry['sidecar_file'] = _image_cache.sidecar_path(entry['cache_file'])
+    return entry
+
+
+def _top(found, cluster, options):
+    """The cluster-wide part of the plan (without the VMs)."""
+    d.unknown_keys(found, cluster, d.CLUSTER_KEYS, 'strata_cluster')
+    name = to_text(cluster.get('name') or '')
+    if not d.NAME_RE.match(name) or len(name) > d.MAX_CLUSTER_NAME:
+        found.add("name: invalid cluster name %r; 1 to %d letters, digits, '.', '_' and '-'"
+                  % (cluster.get('name'), d.MAX_CLUSTER_NAME))
+        name = name or 'cluster'
+    virt_type = cluster.get('virt_type') or d.DEFAULTS['virt_type']
+    if virt_type not in d.VIRT_TYPES:
+        found.add('virt_type: %r; use one of %s' % (virt_type, ', '.join(d.VIRT_TYPES)))
+    prefix = cluster.get('domain_prefix')
+    inventory_group = cluster.get('inventory_group') or d.group_name(name)
+    if not d.GROUP_RE.match(to_text(inventory_group)):
+        found.add('inventory_group: %r is not a valid Ansible group name' % (inventory_group,))
+    user = cluster.get('user')
+    if user is not None and not d.USER_RE.match(to_text(user)):
+        found.add('user: %r is not a valid login name' % (user,))
+    user_data = cluster.get('user_data') or {}
+    if not isinstance(user_data, dict):
+        found.add('user_data: must be a dict of cloud-config keys (merged into every VM)')
+        user_data = {}
+    return {
+        'name': name,
+        'uri': cluster.get('uri') or None,
+        'virt_type': virt_type,
+        'type': (options.get('virt_type') or 'auto') if virt_type == 'auto' else virt_type,
+        'machine': to_text(cluster.get('machine') or d.DEFAULTS['machine']),
+        'tb_cache': d.number(found, cluster.get('tcg_tb_cache'), 'tcg_tb_cache', 1, integer=True),
+        'domain_prefix': '%s-' % name if prefix is None else to_text(prefix),
+        'inventory_group': inventory_group,
+        'network': d.network(found, cluster, name),
+        'pool': d.pool(found, cluster, name),
+        'user': user,
+        'ssh_public_keys': d.ssh_keys(found, cluster, options),
+        'ssh_private_key_file': cluster.get('ssh_private_key_file'),
+        'ca_certs': d.ca_certs(found, cluster),
+        'packages': [to_text(p) for p in d.as_list(cluster.get('packages'))],
+        'user_data': user_data,
+        'startup': d.startup_options(found, cluster),
+        'console_log_dir': to_text(cluster.get('console_log_dir') or d.DEFAULTS['console_log_dir']),
+        'autostart': bool(cluster.get('autostart', d.DEFAULTS['autostart'])),
+        'startup_log': options.get('startup_log') or d.startup_log_path(name),
+    }
+
+
+def _ordering(found, vms, prefix):
+    """The dependency graph with the startup engine's own rules: tiers (its levels) and the engine's VM list."""
+    names = [vm['name'] for vm in vms]
+    bad_after = False
+    for vm in vms:
+        for other in vm['_after'] or []:
+            if other not in names:
+                found.add("vms '%s': after names unknown VM '%s' (VMs: %s)" % (vm['name'], other, ', '.join(names)))
+                bad_after = True
+            elif other == vm['name']:
+                found.add("vms '%s': after names the VM itself" % vm['name'])
+                bad_after = True
+    graph = None
+    if not bad_after and vms and len(set(names)) == len(names):
+        graph = found.guard(_startup.build_graph, [
+            {'name': vm['name'], 'after': vm['_after'] or [],
+             'tier': vm['_tier'] if (vm['_tier'] is not None or vm['_after']) else 0} for vm in vms])
+    by_name = dict((vm['name'], vm) for vm in vms)
+    tiers = []
+    if graph is not None:
+        for index, members in enumerate(graph['tiers']):
+            tiers.append({'tier': index, 'vms': [by_name[n]['domain'] for n in members], 'names': list(members)})
+            for member in members:
+                by_name[member]['tier'] = index
+    startup_vms = []
+    for vm in vms:
+        entry = {'name': vm['domain'], 'probes': vm['probes'], 'address': vm['ip']}
+        if vm['_after']:
+            entry['after'] = ['%s%s' % (prefix, a) for a in vm['_after']]
+        else:
+            entry['tier'] = vm['_tier'] if vm['_tier'] is not None else 0
+        for key in ('timeout', 'grace'):
+            if vm[key] is not None:
+                entry[key] = vm[key]
+        startup_vms.append(entry)
+        vm['after'] = list(vm.pop('_after') or [])
+        vm.pop('_tier')
+        vm.setdefault('tier', None)
+    return tiers, startup_vms
+
+
+def build(cluster, image_map, options=None):
+    """The plan of a cluster definition; its 'problems' list every problem, one line each."""
+    options = options or {}
+    found = d.Problems()
+    if not isinstance(cluster, dict):
+        return {'problems': ['the cluster definition must be a dict (strata_cluster), got %s' % type(cluster).__name__]}
+    top = _top(found, cluster, options)
+    raw_vms = cluster.get('vms')
+    if not isinstance(raw_vms, list) or not raw_vms:
+        found.add('vms: give at least one VM (a list of dicts with name and ip)')
+        raw_vms = []
+    labels = [cluster.get('image')] + [vm.get('image') for vm in raw_vms if isinstance(vm, dict) and vm.get('image')]
+    images = _images(found, image_map, labels)
+    if cluster.get('size') is not None:
+        found.guard(_imagemap.resolve_resources, image_map, size=cluster.get('size'), what='size')
+    default_image = images.get(cluster.get('image'))
+    login_user = to_text(top['user'] or (default_image or {}).get('login_user') or d.DEFAULTS['user'])
+    scope = _vms.Scope(found, cluster, image_map, options, top['name'], top['domain_prefix'], top['network'], images,
+                       login_user, top['tb_cache'], top['console_log_dir'], top['user_data'])
+    vms = _vms.resolve_all(scope, raw_vms)
+    tiers, startup_vms = _ordering(found, vms, top['domain_prefix'])
+    host.memory_problems(found, vms, options.get('host'))
+    base_volumes = []
+    for label in labels:
+        image = images.get(label)
+        if image and image['label'] not in [b['label'] for b in base_volumes]:
+            base_volumes.append(_with_paths(image))
+    net = top.pop('network')
+    for key in ('tb_cache', 'user_data', 'console_log_dir'):
+        top.pop(key)
+    result = dict(top, user=login_user, images=base_volumes, tiers=tiers, startup_vms=startup_vms, vms=vms,
+                  network=dict((k, v) for k, v in (net or {}).items() if k not in ('subnet', 'dhcp')),
+                  memory_mib=sum(vm['memory_mib'] or 0 for vm in vms),
+                  disk_bytes=sum(vm['disk_bytes'] or 0 for vm in vms),
+                  network_hosts=[{'name': vm['name'], 'mac': vm['mac'], 'ip': vm['ip']} for vm in vms])
+    if not found.items:
+        # the modules' own checks, on what the roles will hand them (only once the definition itself is sound)
+        result['params'] = params.module_params(result)
+        for text in params.check(result['params']):
+            found.add(text)
+    else:
+        result['params'] = {}
+    result['problems'] = found.items
+    return result
+
+
+def set_virt_type(cluster_plan, virt_type):
+    """The plan with the virtualisation type decided: `type` and the domains' options follow virt_type (kvm or qemu).
+    A plan whose type is already decided keeps it."""
+    if virt_type not in ('kvm', 'qemu'):
+        raise StrataError('cluster_set_virt_type: virt_type must be kvm or qemu, not %r' % (virt_type,))
+    if cluster_plan.get('type') in ('kvm', 'qemu'):
+        return cluster_plan
+    result = copy.deepcopy(cluster_plan)
+    result['type'] = virt_type
+    if not result.get('problems'):
+        result['params'] = params.module_params(result)
+        result['problems'] = params.check(result['params'])
+    return result
