@@ -273,8 +273,8 @@ def test_boot_service_start_and_stop_by_hand(lab, tmp_path):
     base = tmp_path / 'root'
     vars_file = tmp_path / 'vars.json'
     vars_file.write_text(json.dumps({
-        'boot_order_cluster': 'su-lab', 'boot_order_uri': lab['uri'], 'boot_order_vms': cluster(lab['key']),
-        'boot_order_grace': 90, 'boot_order_python': sys.executable,
+        'boot_order_cluster': 'su-lab', 'boot_order_startup': {'uri': lab['uri'], 'vms': cluster(lab['key']), 'grace': 90},
+        'boot_order_python': sys.executable,
         'boot_order_lib_dir': str(base / 'lib'), 'boot_order_bin': str(base / 'sbin' / 'strata-libvirt-boot'),
         'boot_order_config_dir': str(base / 'etc'), 'boot_order_unit_dir': str(base / 'systemd'),
         'boot_order_state_dir': str(base / 'state')}))

@@ -5,15 +5,16 @@
 
 """The cluster definition of the roles: validation (every problem at once), the resolved plan, the summary."""
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
 
 import copy
 
 import pytest
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
-from ansible_collections.strata.libvirt.plugins.module_utils import _cluster
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import definition
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import plan as planner
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import summary
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import teardown
 
 KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKpc8QXeQS+7Sa9RPnbtTb86sZDiDouKCQQOJn2NJVXS test'
 PEM = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUX\n-----END CERTIFICATE-----\n'
@@ -56,13 +57,13 @@ def cluster(**changes):
 
 
 def test_mac_is_derived_deterministically():
-    assert _cluster.derive_mac('strata-t', 'web1') == _cluster.derive_mac('strata-t', 'web1')
-    assert _cluster.derive_mac('strata-t', 'web1') != _cluster.derive_mac('strata-u', 'web1')
-    assert _cluster.derive_mac('strata-t', 'web1').startswith('52:54:00:')
+    assert definition.derive_mac('strata-t', 'web1') == definition.derive_mac('strata-t', 'web1')
+    assert definition.derive_mac('strata-t', 'web1') != definition.derive_mac('strata-u', 'web1')
+    assert definition.derive_mac('strata-t', 'web1').startswith('52:54:00:')
 
 
 def test_plan_resolves_everything():
-    plan = _cluster.plan(cluster(), IMAGE_MAP, {'probe_key_file': '/keys/id'})
+    plan = planner.plan(cluster(), IMAGE_MAP, {'probe_key_file': '/keys/id'})
     assert plan['pool'] == {'name': 'strata-t', 'path': '/var/lib/libvirt/strata/strata-t'}
     assert plan['network']['name'] == 'strata-t-net' and plan['network']['address'] == '10.250.0.1/24'
     assert plan['inventory_group'] == 'strata_t' and plan['user'] == 'debian' and plan['type'] == 'qemu'
@@ -72,7 +73,7 @@ def test_plan_resolves_everything():
     assert (vms['gateway']['vcpus'], vms['gateway']['memory_mib'], vms['gateway']['disk_bytes']) == (1, 512, 4 * 1024 ** 3)
     assert (vms['web1']['vcpus'], vms['web1']['memory_mib']) == (1, 1024)
     assert (vms['db1']['vcpus'], vms['db1']['memory_mib'], vms['db1']['disk_bytes']) == (2, 768, 6 * 1024 ** 3)
-    assert vms['db1']['mac'] == '52:54:00:aa:bb:cc' and vms['web1']['mac'] == _cluster.derive_mac('strata-t', 'web1')
+    assert vms['db1']['mac'] == '52:54:00:aa:bb:cc' and vms['web1']['mac'] == definition.derive_mac('strata-t', 'web1')
     assert vms['gateway']['tcg_tb_cache'] == 128
     # cluster user_data first, the VM's merged over it (lists appended)
     assert vms['gateway']['user_data']['runcmd'] == [['touch', '/etc/cluster'], ['touch', '/etc/gw']]
@@ -93,7 +94,7 @@ def test_plan_resolves_everything():
 
 
 def test_default_dhcp_range_is_the_upper_half():
-    plan = _cluster.plan(cluster(network={'cidr': '10.250.0.0/24'}), IMAGE_MAP)
+    plan = planner.plan(cluster(network={'cidr': '10.250.0.0/24'}), IMAGE_MAP)
     assert plan['network']['dhcp_range'] == {'start': '10.250.0.128', 'end': '10.250.0.254'}
 
 
@@ -113,7 +114,7 @@ def test_every_problem_at_once():
             {'name': 'E_bad', 'ip': '10.250.0.1', 'image': 'lab'},
             {'name': 'f', 'ip': '10.250.0.21', 'image': 'lab', 'probes': [{'type': 'http'}]},
         ])
-    found = _cluster.problems(bad, IMAGE_MAP)
+    found = planner.problems(bad, IMAGE_MAP)
     text = '\n'.join(found)
     for expected in ("invalid cluster name 'bad name'",
                      "unknown key(s) surprise",
@@ -131,43 +132,43 @@ def test_every_problem_at_once():
                      "does not look like an OpenSSH public key"):
         assert expected in text, (expected, found)
     with pytest.raises(StrataError) as exc:
-        _cluster.plan(bad, IMAGE_MAP)
+        planner.plan(bad, IMAGE_MAP)
     assert ('%d problems' % len(found)) in str(exc.value)
 
 
 def test_dependency_cycle_and_unknown_after():
     vms = [{'name': 'a', 'ip': '10.250.0.10', 'after': ['b']}, {'name': 'b', 'ip': '10.250.0.11', 'after': ['a']}]
-    found = _cluster.problems(cluster(vms=vms), IMAGE_MAP)
+    found = planner.problems(cluster(vms=vms), IMAGE_MAP)
     assert any('dependency cycle' in p for p in found), found
     vms = [{'name': 'a', 'ip': '10.250.0.10', 'after': ['zz']}]
-    found = _cluster.problems(cluster(vms=vms), IMAGE_MAP)
+    found = planner.problems(cluster(vms=vms), IMAGE_MAP)
     assert any("after names unknown VM 'zz'" in p for p in found), found
 
 
 def test_memory_beyond_the_host():
     host = {'memory_total_mib': 1024, 'memory_available_mib': 512, 'running': []}
-    found = _cluster.problems(cluster(), IMAGE_MAP, {'host': host})
+    found = planner.problems(cluster(), IMAGE_MAP, {'host': host})
     assert any('more than the host has (1024 MiB)' in p for p in found), found
     host = {'memory_total_mib': 65536, 'memory_available_mib': 1000, 'running': ['strata-t-web1', 'strata-t-db1']}
-    found = _cluster.problems(cluster(), IMAGE_MAP, {'host': host})
+    found = planner.problems(cluster(), IMAGE_MAP, {'host': host})
     # gateway 512 + late 1024 (small default) still to start
     assert any('need 1536 MiB, the host has 1000 MiB available' in p for p in found), found
     host['memory_available_mib'] = 2000
-    assert _cluster.problems(cluster(), IMAGE_MAP, {'host': host}) == []
+    assert planner.problems(cluster(), IMAGE_MAP, {'host': host}) == []
 
 
 def test_keys_may_come_from_the_role_or_be_waived():
-    assert any('ssh_public_keys' in p for p in _cluster.problems(cluster(ssh_public_keys=[]), IMAGE_MAP))
-    assert _cluster.problems(cluster(ssh_public_keys=[]), IMAGE_MAP, {'extra_ssh_public_keys': [KEY]}) == []
-    assert _cluster.problems(cluster(ssh_public_keys=[]), IMAGE_MAP, {'require_keys': False}) == []
+    assert any('ssh_public_keys' in p for p in planner.problems(cluster(ssh_public_keys=[]), IMAGE_MAP))
+    assert planner.problems(cluster(ssh_public_keys=[]), IMAGE_MAP, {'extra_ssh_public_keys': [KEY]}) == []
+    assert planner.problems(cluster(ssh_public_keys=[]), IMAGE_MAP, {'require_keys': False}) == []
 
 
 def test_bad_network_and_ca():
-    found = _cluster.problems(cluster(network={'cidr': '10.250.0.0/30'}, ca_certificate='nope'), IMAGE_MAP)
+    found = planner.problems(cluster(network={'cidr': '10.250.0.0/30'}, ca_certificate='nope'), IMAGE_MAP)
     assert any('too small' in p for p in found) and any('not a PEM certificate' in p for p in found), found
-    found = _cluster.problems(cluster(network={'cidr': 'x'}), IMAGE_MAP)
+    found = planner.problems(cluster(network={'cidr': 'x'}), IMAGE_MAP)
     assert any("network.cidr: 'x'" in p for p in found), found
-    found = _cluster.problems(cluster(network={'cidr': '10.250.0.0/24', 'mode': 'bridge',
+    found = planner.problems(cluster(network={'cidr': '10.250.0.0/24', 'mode': 'bridge',
                                                'dhcp_range': {'start': '10.250.0.1', 'end': '10.250.1.5'}}), IMAGE_MAP)
     text = '\n'.join(found)
     assert "network.mode: 'bridge'" in text and 'dhcp_range.end: 10.250.1.5 is outside' in text
@@ -175,42 +176,45 @@ def test_bad_network_and_ca():
 
 
 def test_not_a_dict():
-    assert _cluster.problems('x', IMAGE_MAP) == ['the cluster definition must be a dict (strata_cluster), got str']
-    assert any('give at least one VM' in p for p in _cluster.problems(cluster(vms=[]), IMAGE_MAP))
+    assert planner.problems('x', IMAGE_MAP) == ['the cluster definition must be a dict (strata_cluster), got str']
+    assert any('give at least one VM' in p for p in planner.problems(cluster(vms=[]), IMAGE_MAP))
 
 
 def test_small_vms_get_a_small_translation_cache():
     vms = [{'name': 'a', 'ip': '10.250.0.10', 'memory': 256}, {'name': 'b', 'ip': '10.250.0.11', 'tcg_tb_cache': 32}]
-    plan = _cluster.plan(cluster(vms=vms), IMAGE_MAP)
+    plan = planner.plan(cluster(vms=vms), IMAGE_MAP)
     assert [vm['tcg_tb_cache'] for vm in plan['vms']] == [64, 32]
-    plan = _cluster.plan(cluster(vms=vms, tcg_tb_cache=96), IMAGE_MAP)
+    plan = planner.plan(cluster(vms=vms, tcg_tb_cache=96), IMAGE_MAP)
     assert [vm['tcg_tb_cache'] for vm in plan['vms']] == [96, 32]
 
 
 def test_virt_type_auto_takes_the_hosts_choice():
-    assert _cluster.plan(cluster(virt_type='auto'), IMAGE_MAP)['type'] == 'auto'
-    assert _cluster.plan(cluster(virt_type='auto'), IMAGE_MAP, {'virt_type': 'kvm'})['type'] == 'kvm'
-    assert any("virt_type: 'xen'" in p for p in _cluster.problems(cluster(virt_type='xen'), IMAGE_MAP))
+    assert planner.plan(cluster(virt_type='auto'), IMAGE_MAP)['type'] == 'auto'
+    assert planner.plan(cluster(virt_type='auto'), IMAGE_MAP, {'virt_type': 'kvm'})['type'] == 'kvm'
+    assert any("virt_type: 'xen'" in p for p in planner.problems(cluster(virt_type='xen'), IMAGE_MAP))
 
 
 def test_stop_vms_uses_tiers_of_what_is_there():
-    plan = _cluster.plan(cluster(), IMAGE_MAP)
-    assert _cluster.stop_vms(plan, ['strata-t-late', 'strata-t-gateway']) == [
+    plan = planner.plan(cluster(), IMAGE_MAP)
+    assert teardown.stop_vms(plan, ['strata-t-late', 'strata-t-gateway']) == [
         {'name': 'strata-t-gateway', 'tier': 0}, {'name': 'strata-t-late', 'tier': 2}]
-    assert len(_cluster.stop_vms(plan)) == 4
+    assert len(teardown.stop_vms(plan)) == 4
 
 
-def test_vm_items_are_each_modules_per_vm_options():
-    plan = _cluster.plan(cluster(vms=[dict(CLUSTER['vms'][0], grace=5), CLUSTER['vms'][2]]), IMAGE_MAP)
+def test_params_are_each_modules_options():
+    plan = planner.plan(cluster(vms=[dict(CLUSTER['vms'][0], grace=5), CLUSTER['vms'][2]]), IMAGE_MAP)
     gw, db1 = plan['vms']
-    assert _cluster.vm_items(plan, 'volume') == [
-        {'name': 'strata-t-gateway.qcow2', 'backing_volume': 'strata-debian-12.qcow2', 'capacity': str(4 * 1024 ** 3)},
-        {'name': 'strata-t-db1.qcow2', 'backing_volume': 'strata-debian-12.qcow2', 'capacity': str(6 * 1024 ** 3)}]
-    seeds = _cluster.vm_items(plan, 'seed')
+    params = plan['params']
+    assert params['volumes'] == {
+        'pool': 'strata-t', 'format': 'qcow2', 'cluster': 'strata-t', 'items': [
+            {'name': 'strata-t-gateway.qcow2', 'backing_volume': 'strata-debian-12.qcow2', 'capacity': str(4 * 1024 ** 3)},
+            {'name': 'strata-t-db1.qcow2', 'backing_volume': 'strata-debian-12.qcow2', 'capacity': str(6 * 1024 ** 3)}]}
+    seeds = params['seeds']['items']
     assert seeds[0] == {'volume': 'strata-t-gateway-seed.iso', 'hostname': 'gateway', 'fqdn': 'gateway.t.test',
                         'user_data': gw['user_data']}
     assert seeds[1]['user_data'] == {'runcmd': [['touch', '/etc/cluster']]}
-    domains = _cluster.vm_items(plan, 'domain')
+    assert params['seeds']['ca_certs'] == [PEM.strip()] and params['seeds']['ssh_authorized_keys'] == [KEY]
+    domains = params['domains']['items']
     assert domains[1] == {
         'name': 'strata-t-db1', 'memory': 768, 'vcpus': 2, 'tcg_tb_cache': 128,
         'disks': [{'volume': 'strata-t/strata-t-db1.qcow2'},
@@ -218,22 +222,39 @@ def test_vm_items_are_each_modules_per_vm_options():
         'interfaces': [{'network': 'strata-t-net', 'mac': '52:54:00:aa:bb:cc'}],
         'console_log': db1['console_log'], 'shutdown_timeout': plan['startup']['grace']}
     assert domains[0]['shutdown_timeout'] == 5 and domains[0]['interfaces'][0]['mac'] == gw['mac']
+    assert params['domains']['type'] == 'qemu' and params['domains']['machine'] == 'q35'
+    assert params['pool'] == {'name': 'strata-t', 'path': '/var/lib/libvirt/strata/strata-t', 'mode': '0711',
+                              'state': 'running', 'autostart': True, 'cluster': 'strata-t'}
+    assert params['network']['hosts'] == plan['network_hosts'] and params['network']['forward'] == 'nat'
+    assert params['startup']['vms'] == plan['startup_vms'] and 'uri' not in params['startup']
     # the translation cache is a TCG setting: a KVM cluster's domains do not get it
-    kvm = _cluster.plan(cluster(virt_type='kvm'), IMAGE_MAP)
-    assert all('tcg_tb_cache' not in item for item in _cluster.vm_items(kvm, 'domain'))
-    with pytest.raises(StrataError, match='kind must be one of volume, seed, domain'):
-        _cluster.vm_items(plan, 'network')
+    kvm = planner.plan(cluster(virt_type='kvm'), IMAGE_MAP)
+    assert all('tcg_tb_cache' not in item for item in kvm['params']['domains']['items'])
+    # with virt_type auto the domains wait for the host's choice
+    auto = planner.plan(cluster(virt_type='auto'), IMAGE_MAP)
+    assert auto['params']['domains'] is None
+    decided = planner.set_virt_type(auto, 'qemu')
+    assert decided['type'] == 'qemu' and decided['params']['domains']['items'][0]['tcg_tb_cache'] == 128
+    assert auto['type'] == 'auto'  # the plan given is not changed
+    with pytest.raises(StrataError, match='virt_type must be kvm or qemu'):
+        planner.set_virt_type(auto, 'xen')
+
+
+def test_uri_goes_to_every_module():
+    plan = planner.plan(cluster(uri='qemu+ssh://root@hv1/system'), IMAGE_MAP)
+    assert all(plan['params'][key]['uri'] == 'qemu+ssh://root@hv1/system'
+               for key in ('pool', 'network', 'volumes', 'seeds', 'domains', 'startup'))
 
 
 def test_resolve_images():
-    assert [i['label'] for i in _cluster.resolve_images(IMAGE_MAP)] == ['lab']
-    assert [i['label'] for i in _cluster.resolve_images(IMAGE_MAP, ['debian', 'lab', 'other'])] == ['lab', 'other']
+    assert [i['label'] for i in planner.resolve_images(IMAGE_MAP)] == ['lab']
+    assert [i['label'] for i in planner.resolve_images(IMAGE_MAP, ['debian', 'lab', 'other'])] == ['lab', 'other']
     with pytest.raises(StrataError, match="unknown image label 'x'"):
-        _cluster.resolve_images(IMAGE_MAP, ['x'])
+        planner.resolve_images(IMAGE_MAP, ['x'])
 
 
 def test_summary_table():
-    plan = _cluster.plan(cluster(), IMAGE_MAP)
+    plan = planner.plan(cluster(), IMAGE_MAP)
     results = [
         {'run_started_at': '2026-11-21T14:00:00.000Z', 'vms': {
             'strata-t-gateway': {'action': 'start', 'status': 'ready', 'timeline': [
@@ -245,22 +266,22 @@ def test_summary_table():
             'strata-t-db1': {'action': 'start', 'status': 'failed', 'timeline': []}}},
         {'skipped': True},
     ]
-    lines = _cluster.summary(plan, results)
+    lines = summary.summary(plan, results)
     assert lines[0].split() == ['NAME', 'TIER', 'IP', 'VCPUS', 'MEMORY', 'STATE', 'READY']
     assert set(lines[1]) <= set('- ')
     assert lines[2].split() == ['gateway', '0', '10.250.0.10', '1', '512', 'MiB', 'ready', 'after', '41', 's']
     assert lines[3].split() == ['web1', '1', '10.250.0.11', '1', '1', 'GiB', 'ready', 'already', 'running']
     assert lines[4].split()[-2:] == ['failed', '-']
     assert lines[5].split()[-2:] == ['unknown', '-']
-    check = _cluster.summary(plan, [{'vms': {'strata-t-gateway': {'action': 'start'}}}], check_mode=True)
+    check = summary.summary(plan, [{'vms': {'strata-t-gateway': {'action': 'start'}}}], check_mode=True)
     assert check[2].split()[-3:] == ['would', 'start', '-'] and check[3].split()[-2:] == ['planned', '-']
 
 
 def test_default_probes_of_the_cluster():
-    plan = _cluster.plan(cluster(default_probes=[{'type': 'ssh', 'user': 'strata'}, {'type': 'cloud_init'}]), IMAGE_MAP,
+    plan = planner.plan(cluster(default_probes=[{'type': 'ssh', 'user': 'strata'}, {'type': 'cloud_init'}]), IMAGE_MAP,
                          {'probe_key_file': '/k'})
     startup = dict((vm['name'], vm) for vm in plan['startup_vms'])
     assert startup['strata-t-web1']['probes'] == [{'type': 'ssh', 'user': 'strata', 'key_file': '/k'}, {'type': 'cloud_init'}]
     assert startup['strata-t-gateway']['probes'][0]['type'] == 'http'  # its own probes win
-    found = _cluster.problems(cluster(default_probes=[{'type': 'tcp'}]), IMAGE_MAP)
+    found = planner.problems(cluster(default_probes=[{'type': 'tcp'}]), IMAGE_MAP)
     assert any('a tcp probe needs a port' in p for p in found), found
