@@ -4,9 +4,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 module: image
 short_description: Fetch, verify, decompress and cache a cloud image, and import it as a base volume
@@ -218,30 +215,13 @@ volume:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.strata.libvirt.plugins.module_utils._common import common_argument_spec
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
-from ansible_collections.strata.libvirt.plugins.module_utils._image import (
-    DEFAULT_CACHE_DIR, ImageTask, METHODS, desired_from_params)
+from ansible_collections.strata.libvirt.plugins.module_utils._image.spec import CONSTRAINTS, argument_spec, desired_from_params
+from ansible_collections.strata.libvirt.plugins.module_utils._image.task import ImageTask
 
 
 def main():
-    argument_spec = common_argument_spec()
-    argument_spec.update(
-        source=dict(type='str', required=True),
-        checksum=dict(type='str', required=True),
-        dest=dict(type='path'),
-        cache_dir=dict(type='path', default=DEFAULT_CACHE_DIR),
-        decompress=dict(type='str', default='auto', choices=['auto', 'none'] + list(METHODS)),
-        format=dict(type='str', choices=['qcow2', 'raw']),
-        pool=dict(type='str'),
-        volume=dict(type='str'),
-        retries=dict(type='int', default=3),
-        retry_delay=dict(type='float', default=2.0),
-        timeout=dict(type='int', default=30),
-        validate_certs=dict(type='bool', default=True),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           required_by={'volume': 'pool'})
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, **CONSTRAINTS)
     task = None
     try:
         task = ImageTask(module, desired_from_params(module.params))

@@ -5,9 +5,6 @@
 
 """Pure pieces of the image cache: checksums, SUMS files, names, the cache decision, the transfer loop."""
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
-
 import hashlib
 import io
 import threading
@@ -15,19 +12,19 @@ import threading
 import pytest
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
-from ansible_collections.strata.libvirt.plugins.module_utils import _image
+from ansible_collections.strata.libvirt.plugins.module_utils._image import cache, source, sums, transfer
 
 H256 = hashlib.sha256(b'x').hexdigest()
 H512 = hashlib.sha512(b'x').hexdigest()
 
 
 def test_parse_checksum_forms():
-    assert _image.parse_checksum('sha256:' + H256.upper()) == {'algorithm': 'sha256', 'digest': H256, 'url': None}
-    assert _image.parse_checksum('SHA512:' + H512)['digest'] == H512
-    assert _image.parse_checksum('sha512:https://example.org/SHA512SUMS') == {
+    assert sums.parse_checksum('sha256:' + H256.upper()) == {'algorithm': 'sha256', 'digest': H256, 'url': None}
+    assert sums.parse_checksum('SHA512:' + H512)['digest'] == H512
+    assert sums.parse_checksum('sha512:https://example.org/SHA512SUMS') == {
         'algorithm': 'sha512', 'digest': None, 'url': 'https://example.org/SHA512SUMS'}
-    assert _image.parse_checksum('none') is None
-    assert _image.parse_checksum('None') is None
+    assert sums.parse_checksum('none') is None
+    assert sums.parse_checksum('None') is None
 
 
 @pytest.mark.parametrize('value, message', [
@@ -41,7 +38,7 @@ def test_parse_checksum_forms():
 ])
 def test_parse_checksum_errors(value, message):
     with pytest.raises(StrataError, match=message):
-        _image.parse_checksum(value)
+        sums.parse_checksum(value)
 
 
 DEBIAN_SHA512SUMS = """%s  debian-12-generic-amd64.json
@@ -55,52 +52,52 @@ UBUNTU_SHA256SUMS = """%s *jammy-server-cloudimg-amd64.img
 
 
 def test_find_in_sums_debian_and_ubuntu_layouts():
-    assert _image.find_in_sums(DEBIAN_SHA512SUMS, 'debian-12-generic-amd64.qcow2', 'sha512') == 'b' * 128
-    assert _image.find_in_sums(UBUNTU_SHA256SUMS, 'jammy-server-cloudimg-amd64.img', 'sha256') == 'd' * 64
+    assert sums.find_in_sums(DEBIAN_SHA512SUMS, 'debian-12-generic-amd64.qcow2', 'sha512') == 'b' * 128
+    assert sums.find_in_sums(UBUNTU_SHA256SUMS, 'jammy-server-cloudimg-amd64.img', 'sha256') == 'd' * 64
 
 
 def test_find_in_sums_bsd_layout_and_subdirectories():
     text = 'SHA256 (images/x.qcow2) = %s\n# comment\n%s  ./y.qcow2\n' % ('1' * 64, '2' * 64)
-    assert _image.find_in_sums(text, 'x.qcow2', 'sha256') == '1' * 64
-    assert _image.find_in_sums(text, 'y.qcow2', 'sha256') == '2' * 64
+    assert sums.find_in_sums(text, 'x.qcow2', 'sha256') == '1' * 64
+    assert sums.find_in_sums(text, 'y.qcow2', 'sha256') == '2' * 64
 
 
 def test_find_in_sums_missing_lists_what_is_there():
     with pytest.raises(StrataError, match=r"no sha512 line for 'nope.qcow2' in U \(it lists: debian-12"):
-        _image.find_in_sums(DEBIAN_SHA512SUMS, 'nope.qcow2', 'sha512', 'U')
+        sums.find_in_sums(DEBIAN_SHA512SUMS, 'nope.qcow2', 'sha512', 'U')
 
 
 def test_find_in_sums_ignores_digests_of_another_length():
     # a SHA256SUMS given with algorithm sha512: the line exists but does not fit
     with pytest.raises(StrataError, match='no sha512 line'):
-        _image.find_in_sums(UBUNTU_SHA256SUMS, 'jammy-server-cloudimg-amd64.img', 'sha512')
+        sums.find_in_sums(UBUNTU_SHA256SUMS, 'jammy-server-cloudimg-amd64.img', 'sha512')
 
 
 def test_find_in_sums_conflict():
     with pytest.raises(StrataError, match='different sha256 digests'):
-        _image.find_in_sums('%s  a\n%s  a\n' % ('1' * 64, '2' * 64), 'a', 'sha256')
+        sums.find_in_sums('%s  a\n%s  a\n' % ('1' * 64, '2' * 64), 'a', 'sha256')
 
 
 def test_source_info():
-    assert _image.source_info('https://h/p/img.qcow2.zst?x=1') == {
+    assert source.source_info('https://h/p/img.qcow2.zst?x=1') == {
         'kind': 'url', 'location': 'https://h/p/img.qcow2.zst?x=1', 'name': 'img.qcow2.zst'}
-    assert _image.source_info('file:///srv/a%20b.img')['location'] == '/srv/a b.img'
-    assert _image.source_info('/srv/x.img')['kind'] == 'file'
+    assert source.source_info('file:///srv/a%20b.img')['location'] == '/srv/a b.img'
+    assert source.source_info('/srv/x.img')['kind'] == 'file'
     for bad, message in (('ftp://h/x', 'unsupported URL scheme'), ('x.img', 'not an absolute path'),
                          ('https://h/dir/', 'does not end with a file name')):
         with pytest.raises(StrataError, match=message):
-            _image.source_info(bad)
+            source.source_info(bad)
 
 
 def test_compression_and_cached_name():
-    assert _image.compression_of('a.qcow2.zst', 'auto') == 'zstd'
-    assert _image.compression_of('a.raw.XZ', 'auto') == 'xz'
-    assert _image.compression_of('a.qcow2', 'auto') is None
-    assert _image.compression_of('a.qcow2.zst', 'none') is None
-    assert _image.compression_of('a.img', 'gz') == 'gz'
-    assert _image.cached_name('a.qcow2.zst', 'zstd') == 'a.qcow2'
-    assert _image.cached_name('a.img', 'gz') == 'a.img'
-    assert _image.sidecar_path('/c/a.qcow2') == '/c/.a.qcow2.strata-image.json'
+    assert source.compression_of('a.qcow2.zst', 'auto') == 'zstd'
+    assert source.compression_of('a.raw.XZ', 'auto') == 'xz'
+    assert source.compression_of('a.qcow2', 'auto') is None
+    assert source.compression_of('a.qcow2.zst', 'none') is None
+    assert source.compression_of('a.img', 'gz') == 'gz'
+    assert source.cached_name('a.qcow2.zst', 'zstd') == 'a.qcow2'
+    assert source.cached_name('a.img', 'gz') == 'a.img'
+    assert cache.sidecar_path('/c/a.qcow2') == '/c/.a.qcow2.strata-image.json'
 
 
 WANT = {'source': 'http://h/a', 'algorithm': 'sha256', 'digest': H256, 'decompress': None, 'format': None}
@@ -115,11 +112,11 @@ def record(**kwargs):
 
 
 def test_cache_status():
-    assert _image.cache_status(record(), IDENT, WANT) == (True, None)
+    assert cache.cache_status(record(), IDENT, WANT) == (True, None)
     # another source URL with the same verified content is still the same image
-    assert _image.cache_status(record(source='http://mirror/a'), IDENT, WANT)[0]
+    assert cache.cache_status(record(source='http://mirror/a'), IDENT, WANT)[0]
     # switching the algorithm needs no download: both digests are recorded
-    assert _image.cache_status(record(), IDENT, dict(WANT, algorithm='sha512', digest=H512))[0]
+    assert cache.cache_status(record(), IDENT, dict(WANT, algorithm='sha512', digest=H512))[0]
     for rec, ident, want, reason in (
             (None, None, WANT, 'does not exist'),
             (None, IDENT, WANT, 'no verification record'),
@@ -128,15 +125,15 @@ def test_cache_status():
             (record(), IDENT, dict(WANT, format='raw'), 'is qcow2, wanted raw'),
             (record(), IDENT, dict(WANT, digest='f' * 64), 'checksum differs'),
             (record(source='http://other'), IDENT, dict(WANT, digest=None), 'source differs')):
-        ok, text = _image.cache_status(rec, ident, want)
+        ok, text = cache.cache_status(rec, ident, want)
         assert not ok and reason in text
 
 
 def test_backoff_and_content_range():
-    assert [_image.backoff(n, 2.0) for n in (1, 2, 3, 6)] == [2.0, 4.0, 8.0, 30.0]
-    assert _image.content_range_start('bytes 100-199/200') == (100, 200)
-    assert _image.content_range_start('bytes 100-199/*') == (100, None)
-    assert _image.content_range_start(None) == (None, None)
+    assert [transfer.backoff(n, 2.0) for n in (1, 2, 3, 6)] == [2.0, 4.0, 8.0, 30.0]
+    assert transfer.content_range_start('bytes 100-199/200') == (100, 200)
+    assert transfer.content_range_start('bytes 100-199/*') == (100, None)
+    assert transfer.content_range_start(None) == (None, None)
 
 
 # ---------------------------------------------------------------- the transfer loop, with a fake server
@@ -175,8 +172,8 @@ def fake_server(payload, cuts, ranges=True):
     return opener, requests
 
 
-def transfer(opener, retries=3):
-    t = _image.Transfer(retries=retries, retry_delay=0.01, sleep=lambda s: None)
+def new_transfer(opener, retries=3):
+    t = transfer.Transfer(retries=retries, retry_delay=0.01, sleep=lambda s: None)
     t._open = opener
     return t
 
@@ -187,7 +184,7 @@ PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 def test_digests_keep_the_order_of_the_chunks_and_end_their_thread():
     chunks = [bytes([n]) * (4096 + n) for n in range(64)]  # large enough for hashlib to hash without the GIL
     before = threading.active_count()
-    digests = _image.Digests()
+    digests = sums.Digests()
     digests.update(b'dropped by the reset')
     digests.reset()
     for chunk in chunks:
@@ -200,9 +197,9 @@ def test_digests_keep_the_order_of_the_chunks_and_end_their_thread():
 
 def test_download_resumes_with_range():
     opener, requests = fake_server(PAYLOAD, [300000])
-    out, digests = io.BytesIO(), _image.Digests()
+    out, digests = io.BytesIO(), sums.Digests()
     out.name = 'x'
-    stats = transfer(opener).download('http://h/a', out, digests)
+    stats = new_transfer(opener).download('http://h/a', out, digests)
     assert out.getvalue() == PAYLOAD
     assert digests.hexdigests()['sha256'] == hashlib.sha256(PAYLOAD).hexdigest()
     assert requests == [{}, {'Range': 'bytes=300000-'}]
@@ -211,9 +208,9 @@ def test_download_resumes_with_range():
 
 def test_download_restarts_when_range_is_ignored():
     opener, requests = fake_server(PAYLOAD, [300000], ranges=False)
-    out, digests = io.BytesIO(), _image.Digests()
+    out, digests = io.BytesIO(), sums.Digests()
     out.name = 'x'
-    stats = transfer(opener).download('http://h/a', out, digests)
+    stats = new_transfer(opener).download('http://h/a', out, digests)
     assert out.getvalue() == PAYLOAD
     assert digests.hexdigests()['sha512'] == hashlib.sha512(PAYLOAD).hexdigest()
     assert stats['restarted'] == 1 and stats['resumed'] == 0
@@ -225,4 +222,4 @@ def test_download_gives_up_with_a_clear_error():
     out.name = 'x'
     with pytest.raises(StrataError, match=r'failed after 3 attempts \(retries=2\): connection closed after 3000 of '
                                           r'1048576 bytes'):
-        transfer(opener, retries=2).download('http://h/a', out, _image.Digests())
+        new_transfer(opener, retries=2).download('http://h/a', out, sums.Digests())

@@ -5,9 +5,6 @@
 
 """strata.libvirt.image in-process with local sources (HTTP is covered by the lab's integration target)."""
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
-
 import gzip
 import hashlib
 import os
