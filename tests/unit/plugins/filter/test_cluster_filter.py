@@ -5,10 +5,11 @@
 
 """The strata.libvirt.cluster_* filters: thin wrappers, errors as AnsibleFilterError."""
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
+
+import os
 
 import pytest
+import yaml
 
 from ansible.errors import AnsibleFilterError
 
@@ -22,26 +23,50 @@ CLUSTER = {'name': 'c1', 'network': {'cidr': '10.9.0.0/24'}, 'ssh_public_keys': 
 
 
 def test_filters_are_there():
-    assert sorted(FILTERS) == ['cluster_mac', 'cluster_plan', 'cluster_problems', 'cluster_stop_vms',
-                               'cluster_summary', 'cluster_vm_items', 'resolve_images']
+    assert sorted(FILTERS) == ['cluster_host_findings', 'cluster_leftover_volumes', 'cluster_mac', 'cluster_ownership',
+                               'cluster_plan', 'cluster_problems', 'cluster_set_virt_type', 'cluster_small_disks',
+                               'cluster_stop_vms', 'cluster_summary', 'resolve_images']
 
 
-def test_vm_items_filter():
-    plan = FILTERS['cluster_plan'](CLUSTER, IMAGE_MAP, {'virt_type': 'qemu'})
-    assert [item['name'] for item in FILTERS['cluster_vm_items'](plan, 'domain')] == ['c1-a', 'c1-b']
-    assert [item['volume'] for item in FILTERS['cluster_vm_items'](plan, 'seed')] == ['c1-a-seed.iso', 'c1-b-seed.iso']
-    with pytest.raises(AnsibleFilterError, match='kind must be one of'):
-        FILTERS['cluster_vm_items'](plan, 'pool')
+def test_every_filter_is_documented():
+    here = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'plugins', 'filter')
+    for name in FILTERS:
+        with open(os.path.join(here, '%s.yml' % name)) as handle:
+            doc = yaml.safe_load(handle)
+        assert doc['DOCUMENTATION']['name'] == name and doc['EXAMPLES'] and doc['RETURN'], name
 
 
 def test_plan_and_problems():
     plan = FILTERS['cluster_plan'](CLUSTER, IMAGE_MAP)
     assert [t['vms'] for t in plan['tiers']] == [['c1-a'], ['c1-b']]
-    assert FILTERS['cluster_problems'](CLUSTER, IMAGE_MAP) == []
+    assert plan['problems'] == [] and FILTERS['cluster_problems'](CLUSTER, IMAGE_MAP) == []
     bad = dict(CLUSTER, vms=[{'name': 'a', 'ip': '10.9.0.10'}, {'name': 'a', 'ip': '10.9.0.10'}])
     assert len(FILTERS['cluster_problems'](bad, IMAGE_MAP)) == 2
-    with pytest.raises(AnsibleFilterError, match='2 problems'):
-        FILTERS['cluster_plan'](bad, IMAGE_MAP)
+    # the plan does not fail: its problems say what is wrong, and it has no module options
+    plan = FILTERS['cluster_plan'](bad, IMAGE_MAP)
+    assert len(plan['problems']) == 2 and plan['params'] == {}
+    assert FILTERS['cluster_plan']('x', IMAGE_MAP)['problems'] == [
+        'the cluster definition must be a dict (strata_cluster), got str']
+
+
+def test_virt_type_and_the_domains():
+    plan = FILTERS['cluster_plan'](dict(CLUSTER, virt_type='auto'), IMAGE_MAP)
+    assert plan['type'] == 'auto' and plan['params']['domains'] is None
+    plan = FILTERS['cluster_set_virt_type'](plan, 'qemu')
+    assert [item['name'] for item in plan['params']['domains']['items']] == ['c1-a', 'c1-b']
+    assert [item['volume'] for item in plan['params']['seeds']['items']] == ['c1-a-seed.iso', 'c1-b-seed.iso']
+    with pytest.raises(AnsibleFilterError, match='virt_type must be kvm or qemu'):
+        FILTERS['cluster_set_virt_type'](dict(plan, type='auto'), 'auto')
+
+
+def test_teardown_filters():
+    plan = FILTERS['cluster_plan'](CLUSTER, IMAGE_MAP, {})
+    domains = [{'name': 'c1-a', 'ownership': {'owned': True, 'cluster': 'c1'}},
+               {'name': 'c1-b', 'ownership': {'owned': True, 'cluster': 'other'}}]
+    assert FILTERS['cluster_ownership'](plan, domains) == {'ours': ['c1-a'], 'foreign': ['c1-b']}
+    assert FILTERS['cluster_leftover_volumes'](plan, ['c1-b']) == ['c1-a.qcow2', 'c1-a-seed.iso', 'lab.qcow2']
+    removed = [{'diff': {'after': {'volumes_removed': ['c1/c1-a.qcow2', 'c1/c1-a-seed.iso']}}}, {'changed': False}]
+    assert FILTERS['cluster_leftover_volumes'](plan, [], removed) == ['c1-b.qcow2', 'c1-b-seed.iso', 'lab.qcow2']
 
 
 def test_helpers():
@@ -50,5 +75,7 @@ def test_helpers():
     assert FILTERS['cluster_summary'](plan, [])[2].split()[:3] == ['a', '0', '10.9.0.10']
     assert FILTERS['cluster_mac']('c1', 'a').startswith('52:54:00:')
     assert FILTERS['resolve_images'](IMAGE_MAP, [])[0]['label'] == 'lab'
+    image = FILTERS['resolve_images'](IMAGE_MAP, [], '/srv/cache/')[0]
+    assert image['cache_file'] == '/srv/cache/lab.qcow2' and image['sidecar_file'] == '/srv/cache/.lab.qcow2.strata-image.json'
     with pytest.raises(AnsibleFilterError, match="unknown image label 'zz'"):
         FILTERS['resolve_images'](IMAGE_MAP, ['zz'])
