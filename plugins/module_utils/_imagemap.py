@@ -26,13 +26,12 @@ Pure functions (used by the filter plugin on the controller and by tests); error
 Private to strata.libvirt; no compatibility promise.
 """
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
-
 import copy
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils import _validate
+from ansible_collections.strata.libvirt.plugins.module_utils._image import source as _source
+from ansible_collections.strata.libvirt.plugins.module_utils._image import sums as _sums
 
 GIB = 1024 ** 3
 MIB = 1024 ** 2
@@ -136,16 +135,15 @@ def resolve_image(image_map, label=None):
         raise StrataError('%s has no source' % what)
     if not entry.get('checksum'):
         raise StrataError('%s has no checksum (use none to skip verification explicitly)' % what)
-    from ansible_collections.strata.libvirt.plugins.module_utils import _image
     try:
-        _image.parse_checksum(entry['checksum'])
-        src = _image.source_info(entry['source'])
+        _sums.parse_checksum(entry['checksum'])
+        src = _source.source_info(entry['source'])
     except StrataError as exc:
         raise StrataError('%s: %s' % (what, exc))
     decompress = entry.get('decompress', 'auto')
-    if decompress not in ('auto', 'none') + _image.METHODS:
-        raise StrataError('%s: decompress %r is not one of auto, none, %s' % (what, decompress, ', '.join(_image.METHODS)))
-    method = _image.compression_of(src['name'], decompress)
+    if decompress not in ('auto', 'none') + _source.METHODS:
+        raise StrataError('%s: decompress %r is not one of auto, none, %s' % (what, decompress, ', '.join(_source.METHODS)))
+    method = _source.compression_of(src['name'], decompress)
     resources = resolve_resources(image_map, size=entry.get('size'), overrides=entry.get('resources'), what=what)
     return {
         'label': canonical,
@@ -158,32 +156,34 @@ def resolve_image(image_map, label=None):
         'nocloud': bool(entry.get('nocloud', True)),
         'login_user': entry.get('login_user'),
         'python_interpreter': entry.get('python_interpreter', '/usr/bin/python3'),
-        'file_name': entry.get('file_name') or _image.cached_name(src['name'], method),
+        'file_name': entry.get('file_name') or _source.cached_name(src['name'], method),
         'resources': resources,
     }
 
 
+def _update(result, resolved):
+    """result's vcpus / memory_mib / disk_bytes from resolved where it sets them."""
+    for key in ('vcpus', 'memory_mib', 'disk_bytes'):
+        if (resolved or {}).get(key) is not None:
+            result[key] = int(resolved[key])
+
+
 def resolve_resources(image_map, size=None, overrides=None, image_default=None, what='image map'):
     """vcpus / memory / disk from, in order of precedence: overrides, the named size preset, the image's
-    default resources, the default preset (small)."""
+    default resources (already resolved: vcpus, memory_mib, disk_bytes), the default preset (small)."""
     sizes = sizes_of(image_map)
-    values = dict(sizes[DEFAULT_SIZE])
-    if image_default:
-        values.update(dict((k, v) for k, v in (image_default or {}).items() if v is not None))
+    result = normalise_resources(sizes[DEFAULT_SIZE], what)
+    _update(result, image_default)
     if size is not None:
         if size not in sizes:
             raise StrataError("%s: unknown size '%s'; known sizes: %s" % (what, size, ', '.join(sorted(sizes))))
-        values.update(sizes[size])
+        _update(result, normalise_resources(sizes[size], what))
     overrides = _mapping(overrides, '%s: resources' % what)
     unknown = sorted(set(overrides) - set(RESOURCE_KEYS) - set(['memory_mib', 'disk_bytes']))
     if unknown:
         raise StrataError('%s: unknown resource keys %s (known: %s)' % (what, ', '.join(unknown), ', '.join(RESOURCE_KEYS)))
-    values.update(dict((k, v) for k, v in overrides.items() if v is not None and k in RESOURCE_KEYS))
-    result = normalise_resources(values, what)
-    if overrides.get('memory_mib') is not None:
-        result['memory_mib'] = int(overrides['memory_mib'])
-    if overrides.get('disk_bytes') is not None:
-        result['disk_bytes'] = int(overrides['disk_bytes'])
+    _update(result, normalise_resources(dict((k, v) for k, v in overrides.items() if k in RESOURCE_KEYS), what))
+    _update(result, overrides)
     result['size'] = size
     return result
 
@@ -195,9 +195,6 @@ def resolve_vm(image_map, vm):
     image = resolve_image(image_map, vm.get('image'))
     what = "VM '%s'" % vm.get('name', '?')
     overrides = dict((k, vm[k]) for k in RESOURCE_KEYS if vm.get(k) is not None)
-    image_default = dict((k, v) for k, v in (
-        ('vcpus', image['resources']['vcpus']), ('memory', '%dM' % image['resources']['memory_mib']),
-        ('disk', image['resources']['disk_bytes'])))
-    resources = resolve_resources(image_map, size=vm.get('size'), overrides=overrides, image_default=image_default,
+    resources = resolve_resources(image_map, size=vm.get('size'), overrides=overrides, image_default=image['resources'],
                                   what=what)
     return {'image': image, 'resources': resources}
