@@ -13,13 +13,11 @@ reports restart_required, or is restarted when restart=true.
 Private to strata.libvirt; no compatibility promise.
 """
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
-
 import ipaddress
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
-from ansible_collections.strata.libvirt.plugins.module_utils._common import Plan, Resource, config_and_live_xml
+from ansible_collections.strata.libvirt.plugins.module_utils import _common
+from ansible_collections.strata.libvirt.plugins.module_utils._common import Plan, Resource, RunState
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
 from ansible_collections.strata.libvirt.plugins.module_utils import _ownership
 from ansible_collections.strata.libvirt.plugins.module_utils import _validate
@@ -31,6 +29,36 @@ CONFIG_KEYS = ('forward', 'bridge', 'mtu', 'domain', 'address', 'dhcp_range', 'h
 # Settings virNetworkUpdate changes on a running network without a restart.
 LIVE_KEYS = ('hosts', 'dns_hosts')
 SECTIONS = {'hosts': 'dhcp host', 'dns_hosts': 'dns host'}
+# The structured options: option xml replaces them.
+STRUCTURED = ('forward', 'bridge', 'address', 'dhcp_range', 'hosts', 'dns_hosts', 'domain', 'mtu')
+
+
+def argument_spec():
+    """The network module's argument spec (a new dict)."""
+    spec = _common.common_argument_spec()
+    spec.update(
+        name=dict(type='str', required=True),
+        state=dict(type='str', default='present', choices=list(_common.RUN_STATES)),
+        autostart=dict(type='bool'),
+        forward=dict(type='str', choices=list(FORWARD_MODES)),
+        bridge=dict(type='str'),
+        address=dict(type='str'),
+        dhcp_range=dict(type='dict', options=dict(start=dict(type='str', required=True),
+                                                  end=dict(type='str', required=True))),
+        hosts=dict(type='list', elements='dict', options=dict(name=dict(type='str'), mac=dict(type='str'),
+                                                              ip=dict(type='str', required=True))),
+        dns_hosts=dict(type='list', elements='dict', options=dict(ip=dict(type='str', required=True),
+                                                                  hostnames=dict(type='list', elements='str',
+                                                                                 required=True))),
+        domain=dict(type='str'),
+        mtu=dict(type='int'),
+        restart=dict(type='bool', default=False),
+        xml=dict(type='str'),
+    )
+    return spec
+
+
+CONSTRAINTS = dict(mutually_exclusive=[('xml', key) for key in STRUCTURED])
 
 
 # ---------------------------------------------------------------- normalise (XML -> dict)
@@ -184,24 +212,12 @@ def render_network(name, config, base=None):
 
 def desired_from_params(params):
     """Validated desired state; raises StrataError naming the option and value."""
-    name = _validate.name(params['name'], 'name')
-    desired = {
-        'name': name, 'state': params['state'], 'autostart': params.get('autostart'),
-        'restart': bool(params.get('restart')), 'cluster': params.get('cluster'),
-        'adopt': bool(params.get('adopt')), 'config': {}, 'xml': None,
-    }
-    if params.get('cluster') is not None:
-        _validate.name(params['cluster'], 'cluster')
+    desired = _common.desired_base(params)
+    desired.update(autostart=params.get('autostart'), restart=bool(params.get('restart')), config={}, xml=None)
     if params['state'] == 'absent':
         return desired
     if params.get('xml'):
-        root = _xml.parse_xml(params['xml'], 'xml', root_tag='network')
-        xml_name = _xml.text_of(root, 'name')
-        if xml_name is None:
-            root.insert(0, _xml.new_element('name', text=name))
-        elif xml_name != name:
-            raise StrataError("Option xml: <name> is %r but option name is %r" % (xml_name, name))
-        desired['xml'] = root
+        desired['xml'] = _common.desired_xml(params['xml'], desired['name'], 'network')
         return desired
 
     config = desired['config']
@@ -312,42 +328,20 @@ def _update_actions(plan, key, ops, flags):
         plan.add('update', text, key=key, verb=verb, old=old, new=new, flags=flags)
 
 
-def _state_word(current):
-    if not current.get('exists'):
-        return 'absent'
-    return 'running' if current.get('active') else 'stopped'
-
-
 def plan_network(current, desired):
     """Pure: current normalised state + desired state -> Plan."""
     plan = Plan()
     name = desired['name']
-    before_state = _state_word(current)
-    exists = current.get('exists', False)
 
     if desired['state'] == 'absent':
-        plan.diff.add('state', before_state, 'absent')
-        if exists:
-            _ownership.check_owner('network', name, current['owner'], desired['cluster'], desired['adopt'])
-            if current['active']:
-                plan.add('stop', "stop network '%s'" % name)
-            if current['persistent']:
-                plan.add('undefine', "undefine network '%s'" % name)
+        plan.add_removal('network', name, current, desired)
         return plan
 
-    adopt_text = None
-    if exists:
-        adopt_text = _ownership.check_owner('network', name, current['owner'], desired['cluster'], desired['adopt'])
-    cluster = desired['cluster'] or (current['owner'].get('cluster') if exists else None)
-    active = exists and current['active']
-    stopping = active and desired['state'] == 'stopped'
-    starting = desired['state'] == 'running' and not active
-    base = current.get('xml') if exists else None
+    run = RunState('network', name, current, desired)
+    exists, active, base = run.exists, run.active, run.base
 
     if desired['xml'] is not None:
-        new_root = _xml.copy(desired['xml'])
-        if base is not None and new_root.find('uuid') is None and base.find('uuid') is not None:
-            new_root.insert(1, _xml.copy(base.find('uuid')))
+        new_root = _common.with_uuid(desired['xml'], base)
         config_diffs = _xml.xml_differences(desired['xml'], base) if base is not None else ['new']
         live_diffs = _xml.xml_differences(desired['xml'], current['live_xml']) if active else []
         plan.diff.add('xml', _xml.to_text(_xml.stripped(base)) if base is not None else None,
@@ -370,22 +364,19 @@ def plan_network(current, desired):
         live = current.get('live') or {}
         live_diffs = [key for key in config if key not in LIVE_KEYS and active and live.get(key) != config[key]]
         new_root = render_network(name, config, base)
-    _ownership.set_mark(new_root, cluster)
+    _ownership.set_mark(new_root, run.cluster)
 
     persistent = exists and current.get('persistent')
-    plan.add_define('network', name, exists, persistent, redefine_keys, adopt_text, _xml.to_text(new_root))
+    plan.add_define('network', name, exists, persistent, redefine_keys, run.adopt_text, _xml.to_text(new_root))
     if not persistent and exists:
         live_changes = {}  # the new definition already holds them; live handled below
 
-    restart = active and not stopping and bool(live_diffs)
-    if restart and desired['restart']:
-        plan.add('restart', "restart network '%s' to apply %s" % (name, ', '.join(live_diffs)))
-    elif restart:
-        plan.restart_required = True
+    restart = run.stays_active and bool(live_diffs)
+    plan.add_restart(restart, desired['restart'], "restart network '%s' to apply %s" % (name, ', '.join(live_diffs)))
 
     if exists and live_changes:
         redefined = 'define' in plan.ops()
-        live_ok = active and not stopping and not (restart and desired['restart'])
+        live_ok = run.stays_active and not (restart and desired['restart'])
         for key, wanted in sorted(live_changes.items()):
             cfg_ops = [] if redefined else entry_ops(current['config'].get(key), wanted, key)
             live_ops = entry_ops((current.get('live') or {}).get(key), wanted, key) if live_ok else []
@@ -395,65 +386,61 @@ def plan_network(current, desired):
                 _update_actions(plan, key, cfg_ops, 'config')
                 _update_actions(plan, key, live_ops, 'live')
 
-    if starting:
-        plan.add('start', "start network '%s'" % name)
-    if stopping:
-        plan.add('stop', "stop network '%s'" % name)
-    after_state = 'running' if (starting or (active and not stopping)) else 'stopped'
-    plan.diff.add('state', before_state, after_state)
-    plan.add_autostart('network', name, exists, current, desired['autostart'])
+    plan.add_run_state('network', name, run, current, desired['autostart'])
     return plan
 
 
 # ---------------------------------------------------------------- libvirt side
 
+def lookup_network(conn, name):
+    """virNetwork or None."""
+    return _common.lookup("network '%s'" % name, conn.networkLookupByName, name, 'VIR_ERR_NO_NETWORK')
+
+
+def network_facts(state):
+    if not state.get('exists'):
+        return {'name': state['name'], 'exists': False}
+    facts = dict(state['config'])
+    live = state.get('live') or {}
+    if live.get('bridge'):
+        facts['bridge'] = live['bridge']  # the name libvirt chose, when the user did not
+    facts.update(name=state['name'], exists=True, uuid=state['uuid'], active=state['active'],
+                 persistent=state['persistent'], autostart=state['autostart'], ownership=state['owner'],
+                 xml=_xml.to_text(state['xml']))
+    return facts
+
+
 class NetworkResource(Resource):
     kind = 'network'
     reports_restart = True
-
-    def desired(self):
-        return desired_from_params(self.params)
-
-    def _lookup(self, ctx, name):
-        libvirt = _connection.libvirt
-        try:
-            return ctx.conn.networkLookupByName(name)
-        except libvirt.libvirtError as exc:
-            if _connection.is_error(exc, 'VIR_ERR_NO_NETWORK'):
-                return None
-            raise StrataError("Failed to look up network '%s': %s" % (name, _connection.error_text(exc)))
+    desired_from_params = staticmethod(desired_from_params)
+    plan = staticmethod(plan_network)
+    facts = staticmethod(network_facts)
 
     def read(self, ctx, desired):
-        return read_network(ctx.conn, desired['name'], self._lookup(ctx, desired['name']))
-
-    def plan(self, current, desired):
-        return plan_network(current, desired)
-
-    def facts(self, state):
-        return network_facts(state)
+        return read_network(ctx.conn, desired['name'])
 
     def _net(self, ctx):
-        return self._lookup(ctx, self.params['name'])
+        return lookup_network(ctx.conn, self.params['name'])
 
     def do_define(self, ctx, xml):
-        _connection.call("define network '%s'" % self.params['name'], ctx.conn.networkDefineXML, xml)
+        _connection.call(self.what('define'), ctx.conn.networkDefineXML, xml)
 
     def do_undefine(self, ctx):
-        _connection.call("undefine network '%s'" % self.params['name'], self._net(ctx).undefine)
+        _connection.call(self.what('undefine'), self._net(ctx).undefine)
 
     def do_start(self, ctx):
-        _connection.call("start network '%s'" % self.params['name'], self._net(ctx).create)
+        _connection.call(self.what('start'), self._net(ctx).create)
 
     def do_stop(self, ctx):
-        _connection.call("stop network '%s'" % self.params['name'], self._net(ctx).destroy)
+        _connection.call(self.what('stop'), self._net(ctx).destroy)
 
     def do_restart(self, ctx):
         self.do_stop(ctx)
         self.do_start(ctx)
 
     def do_autostart(self, ctx, value):
-        _connection.call("set autostart of network '%s'" % self.params['name'],
-                         self._net(ctx).setAutostart, 1 if value else 0)
+        _connection.call(self.what('set autostart of'), self._net(ctx).setAutostart, 1 if value else 0)
 
     def do_update(self, ctx, key, verb, old, new, flags):
         libvirt = _connection.libvirt
@@ -475,33 +462,17 @@ class NetworkResource(Resource):
                              _xml.to_text(element(new), pretty=False), bits)
 
 
-def read_network(conn, name, net):
-    """Current normalised state of a network (net: virNetwork or None)."""
+def read_network(conn, name):
+    """Current normalised state of a network."""
+    net = lookup_network(conn, name)
     if net is None:
         return {'exists': False, 'name': name}
-    libvirt = _connection.libvirt
-    what = "read network '%s'" % name
-    active = bool(_connection.call(what, net.isActive))
-    persistent = bool(_connection.call(what, net.isPersistent))
-    root, live_root = config_and_live_xml(what, net, active, persistent, libvirt.VIR_NETWORK_XML_INACTIVE, 'network XML from libvirt')
-    return {
-        'exists': True, 'name': name, 'uuid': _xml.text_of(root, 'uuid'),
-        'active': active, 'persistent': persistent,
-        'autostart': bool(_connection.call(what, net.autostart)) if persistent else False,
+    state = _common.read_definition('network', name, net, _connection.libvirt.VIR_NETWORK_XML_INACTIVE)
+    root = state['xml']
+    state.update({
+        'uuid': _xml.text_of(root, 'uuid'),
+        'autostart': bool(_connection.call("read network '%s'" % name, net.autostart)) if state['persistent'] else False,
         'owner': _ownership.read_mark(root),
-        'config': parse_network(root), 'live': parse_network(live_root) if active else None,
-        'xml': root, 'live_xml': live_root,
-    }
-
-
-def network_facts(state):
-    if not state.get('exists'):
-        return {'name': state['name'], 'exists': False}
-    facts = dict(state['config'])
-    live = state.get('live') or {}
-    if live.get('bridge'):
-        facts['bridge'] = live['bridge']  # the name libvirt chose, when the user did not
-    facts.update(name=state['name'], exists=True, uuid=state['uuid'], active=state['active'],
-                 persistent=state['persistent'], autostart=state['autostart'], ownership=state['owner'],
-                 xml=_xml.to_text(state['xml']))
-    return facts
+        'config': parse_network(root), 'live': parse_network(state['live_xml']) if state['active'] else None,
+    })
+    return state

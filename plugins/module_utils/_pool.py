@@ -11,18 +11,15 @@ keyed by the pool's UUID.
 Private to strata.libvirt; no compatibility promise.
 """
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
-
 import grp
 import pwd
 import re
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
-from ansible_collections.strata.libvirt.plugins.module_utils._common import Plan, Resource, config_and_live_xml
+from ansible_collections.strata.libvirt.plugins.module_utils import _common
+from ansible_collections.strata.libvirt.plugins.module_utils._common import Plan, Resource, RunState
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
 from ansible_collections.strata.libvirt.plugins.module_utils import _ownership
-from ansible_collections.strata.libvirt.plugins.module_utils import _validate
 from ansible_collections.strata.libvirt.plugins.module_utils import _xml
 
 POOL_TYPES = ('dir', 'netfs')
@@ -34,6 +31,33 @@ LIVE_KEYS = ('path', 'mode', 'owner', 'group', 'source_host', 'source_path')
 BUILD_SAFE_TYPES = ('dir', 'netfs')
 GENERATED_TAGS = frozenset(['uuid', 'metadata', 'capacity', 'allocation', 'available'])
 MODE_RE = re.compile(r'^[0-7]{3,4}$')
+# The structured options: option xml replaces them (type has a default, so it may come with xml).
+STRUCTURED = ('type', 'path', 'mode', 'owner', 'group', 'source_host', 'source_path')
+
+
+def argument_spec():
+    """The pool module's argument spec (a new dict)."""
+    spec = _common.common_argument_spec()
+    spec.update(
+        name=dict(type='str', required=True),
+        state=dict(type='str', default='present', choices=list(_common.RUN_STATES)),
+        type=dict(type='str', default='dir', choices=list(POOL_TYPES)),
+        path=dict(type='path'),
+        mode=dict(type='str'),
+        owner=dict(type='str'),
+        group=dict(type='str'),
+        source_host=dict(type='str'),
+        source_path=dict(type='str'),
+        autostart=dict(type='bool'),
+        build=dict(type='bool', default=True),
+        restart=dict(type='bool', default=False),
+        purge=dict(type='bool', default=False),
+        xml=dict(type='str'),
+    )
+    return spec
+
+
+CONSTRAINTS = dict(mutually_exclusive=[('xml', key) for key in STRUCTURED if key != 'type'])
 
 
 def parse_pool(root):
@@ -91,24 +115,15 @@ def _uid_gid(value, option, lookup, attr):
 
 
 def desired_from_params(params):
-    name = _validate.name(params['name'], 'name')
-    if params.get('cluster') is not None:
-        _validate.name(params['cluster'], 'cluster')
-    desired = {
-        'name': name, 'state': params['state'], 'autostart': params.get('autostart'),
-        'restart': bool(params.get('restart')), 'build': params.get('build', True),
-        'purge': bool(params.get('purge')), 'cluster': params.get('cluster'),
-        'adopt': bool(params.get('adopt')), 'config': {}, 'xml': None,
-    }
+    """Validated desired state; raises StrataError naming the option and value. Pure."""
+    desired = _common.desired_base(params)
+    name = desired['name']
+    desired.update(autostart=params.get('autostart'), restart=bool(params.get('restart')),
+                   build=params.get('build', True), purge=bool(params.get('purge')), config={}, xml=None)
     if params['state'] == 'absent':
         return desired
     if params.get('xml'):
-        root = _xml.parse_xml(params['xml'], 'xml', root_tag='pool')
-        xml_name = _xml.text_of(root, 'name')
-        if xml_name is None:
-            root.insert(0, _xml.new_element('name', text=name))
-        elif xml_name != name:
-            raise StrataError('Option xml: <name> is %r but option name is %r' % (xml_name, name))
+        root = _common.desired_xml(params['xml'], name, 'pool')
         if not root.get('type'):
             raise StrataError('Option xml: <pool> needs a type attribute')
         desired['xml'] = root
@@ -140,55 +155,38 @@ def desired_from_params(params):
     return desired
 
 
-def _state_word(current):
-    if not current.get('exists'):
-        return 'absent'
-    return 'running' if current.get('active') else 'stopped'
+def _purge_step(name, current, desired):
+    """The removal of the directory of an existing pool (option purge), once it is sure that it may go."""
+    if _ownership.check_owner('storage pool', name, current['owner'], desired['cluster'], desired['adopt']):
+        raise StrataError("Option purge: pool '%s' was not created by strata.libvirt; adopt only "
+                          "undefines it, its directory is never removed" % name)
+    if current.get('volumes'):
+        raise StrataError("Option purge: pool '%s' still holds volumes %s; remove them first "
+                          "(strata.libvirt.volume state=absent)" % (name, ', '.join(current['volumes'])))
+    return 'delete', "delete the directory %s of pool '%s'" % (current['config'].get('path'), name)
+
+
+def _build_text(name):
+    return "build pool '%s' (create its directory, apply permissions)" % name
 
 
 def plan_pool(current, desired):
     """Pure: current normalised state + desired state -> Plan."""
     plan = Plan()
     name = desired['name']
-    exists = current.get('exists', False)
-    before_state = _state_word(current)
 
     if desired['state'] == 'absent':
-        plan.diff.add('state', before_state, 'absent')
-        if not exists:
-            return plan
-        adopt_text = _ownership.check_owner('storage pool', name, current['owner'], desired['cluster'],
-                                            desired['adopt'])
-        if desired['purge']:
-            if adopt_text:
-                raise StrataError("Option purge: pool '%s' was not created by strata.libvirt; adopt only "
-                                  "undefines it, its directory is never removed" % name)
-            if current.get('volumes'):
-                raise StrataError("Option purge: pool '%s' still holds volumes %s; remove them first "
-                                  "(strata.libvirt.volume state=absent)" % (name, ', '.join(current['volumes'])))
-        if current['active']:
-            plan.add('stop', "stop pool '%s'" % name)
-        if desired['purge']:
-            plan.add('delete', "delete the directory %s of pool '%s'" % (current['config'].get('path'), name))
-        if current['persistent']:
-            plan.add('undefine', "undefine pool '%s'" % name)
+        purge = desired['purge'] and current.get('exists', False)
+        plan.add_removal('pool', name, current, desired, 'storage pool',
+                         [_purge_step(name, current, desired)] if purge else [])
         return plan
 
-    adopt_text = None
-    if exists:
-        adopt_text = _ownership.check_owner('storage pool', name, current['owner'], desired['cluster'],
-                                            desired['adopt'])
-    cluster = desired['cluster'] or (current['owner'].get('cluster') if exists else None)
-    active = exists and current['active']
-    stopping = active and desired['state'] == 'stopped'
-    starting = desired['state'] == 'running' and not active
-    base = current.get('xml') if exists else None
+    run = RunState('storage pool', name, current, desired)
+    exists, active, base, cluster = run.exists, run.active, run.base, run.cluster
 
     if desired['xml'] is not None:
-        new_root = _xml.copy(desired['xml'])
+        new_root = _common.with_uuid(desired['xml'], base)
         pool_type = new_root.get('type')
-        if base is not None and new_root.find('uuid') is None and base.find('uuid') is not None:
-            new_root.insert(1, _xml.copy(base.find('uuid')))
         if exists and current['config']['type'] != pool_type:
             raise StrataError("Option xml: pool '%s' is of type %s; its type cannot change to %s (remove it first)"
                               % (name, current['config']['type'], pool_type))
@@ -216,131 +214,20 @@ def plan_pool(current, desired):
         new_root = render_pool(name, config, base)
 
     build = desired['build'] and pool_type in BUILD_SAFE_TYPES
-    persistent = exists and current.get('persistent')
-    if not persistent or redefine:
-        if not exists:
-            text = "define pool '%s'" % name
-        elif not persistent:
-            text = "define transient pool '%s' persistently" % name
-        else:
-            text = "redefine pool '%s' (%s)" % (name, ', '.join(redefine))
-        plan.add('define', text, xml=_xml.to_text(new_root), cluster=cluster)
-        if build and not active:
-            plan.add('build', "build pool '%s' (create its directory, apply permissions)" % name)
-    if adopt_text:
-        plan.add('adopt', adopt_text, cluster=cluster)
+    # the adoption is an action of its own here: the registry, not the XML, holds the mark
+    plan.add_define('pool', name, exists, exists and current.get('persistent'), redefine, None, _xml.to_text(new_root),
+                    cluster=cluster)
+    if build and not active and 'define' in plan.ops():
+        plan.add('build', _build_text(name))
+    if run.adopt_text:
+        plan.add('adopt', run.adopt_text, cluster=cluster)
 
-    restart = active and not stopping and bool(live)
-    if restart and desired['restart']:
-        plan.add('restart', "restart pool '%s' to apply %s" % (name, ', '.join(live)), build=build)
-    elif restart:
-        plan.restart_required = True
-    if starting:
-        if build and 'build' not in plan.ops():
-            plan.add('build', "build pool '%s' (create its directory, apply permissions)" % name)
-        plan.add('start', "start pool '%s'" % name)
-    if stopping:
-        plan.add('stop', "stop pool '%s'" % name)
-    plan.diff.add('state', before_state, 'running' if (starting or (active and not stopping)) else 'stopped')
-    plan.add_autostart('pool', name, exists, current, desired['autostart'])
+    plan.add_restart(run.stays_active and bool(live), desired['restart'],
+                     "restart pool '%s' to apply %s" % (name, ', '.join(live)), build=build)
+    if run.starting and build and 'build' not in plan.ops():
+        plan.add('build', _build_text(name))
+    plan.add_run_state('pool', name, run, current, desired['autostart'])
     return plan
-
-
-class PoolResource(Resource):
-    kind = 'pool'
-    reports_restart = True
-
-    def desired(self):
-        return desired_from_params(self.params)
-
-    def read(self, ctx, desired):
-        # before a purge, libvirt looks at the directory again: files removed behind its back (a seed ISO written
-        # by path, say) are otherwise still listed as volumes, and a file put there is not
-        return read_pool(ctx, desired['name'], refresh=desired['state'] == 'absent' and desired['purge'])
-
-    def plan(self, current, desired):
-        return plan_pool(current, desired)
-
-    def facts(self, state):
-        return pool_facts(state)
-
-    def _pool(self, ctx):
-        return lookup_pool(ctx.conn, self.params['name'])
-
-    def _what(self, verb):
-        return "%s pool '%s'" % (verb, self.params['name'])
-
-    def do_define(self, ctx, xml, cluster):
-        pool = _connection.call(self._what('define'), ctx.conn.storagePoolDefineXML, xml, 0)
-        ctx.registry.record('pools', pool.UUIDString(), cluster, name=self.params['name'])
-
-    def do_adopt(self, ctx, cluster):
-        ctx.registry.record('pools', self._pool(ctx).UUIDString(), cluster, name=self.params['name'])
-
-    def do_build(self, ctx):
-        _connection.call(self._what('build'), self._pool(ctx).build, 0)
-
-    def do_start(self, ctx):
-        _connection.call(self._what('start'), self._pool(ctx).create, 0)
-
-    def do_stop(self, ctx):
-        _connection.call(self._what('stop'), self._pool(ctx).destroy)
-
-    def do_restart(self, ctx, build):
-        self.do_stop(ctx)
-        if build:
-            self.do_build(ctx)
-        self.do_start(ctx)
-
-    def do_delete(self, ctx):
-        _connection.call(self._what('delete the directory of'), self._pool(ctx).delete, 0)
-
-    def do_undefine(self, ctx):
-        pool = self._pool(ctx)
-        uuid = pool.UUIDString()
-        _connection.call(self._what('undefine'), pool.undefine)
-        ctx.registry.forget('pools', uuid)
-
-    def do_autostart(self, ctx, value):
-        _connection.call(self._what('set autostart of'), self._pool(ctx).setAutostart, 1 if value else 0)
-
-
-def lookup_pool(conn, name, option=None):
-    """virStoragePool or None (or a StrataError naming option when given)."""
-    libvirt = _connection.libvirt
-    try:
-        return conn.storagePoolLookupByName(name)
-    except libvirt.libvirtError as exc:
-        if _connection.is_error(exc, 'VIR_ERR_NO_STORAGE_POOL'):
-            if option:
-                raise StrataError("Option %s: storage pool '%s' does not exist" % (option, name))
-            return None
-        raise StrataError("Failed to look up pool '%s': %s" % (name, _connection.error_text(exc)))
-
-
-def read_pool(ctx, name, refresh=False):
-    pool = lookup_pool(ctx.conn, name)
-    if pool is None:
-        return {'exists': False, 'name': name}
-    libvirt = _connection.libvirt
-    what = "read pool '%s'" % name
-    active = bool(_connection.call(what, pool.isActive))
-    if active and refresh:
-        _connection.call("look at the directory of pool '%s' again (refresh)" % name, pool.refresh, 0)
-    persistent = bool(_connection.call(what, pool.isPersistent))
-    root, live_root = config_and_live_xml(what, pool, active, persistent, libvirt.VIR_STORAGE_XML_INACTIVE, 'pool XML from libvirt')
-    uuid = _connection.call(what, pool.UUIDString)
-    return {
-        'exists': True, 'name': name, 'uuid': uuid, 'active': active, 'persistent': persistent,
-        'autostart': bool(_connection.call(what, pool.autostart)),
-        'owner': ctx.registry.get('pools', uuid),
-        'config': parse_pool(root), 'live': parse_pool(live_root) if active else None,
-        'volumes': sorted(_connection.call(what, pool.listVolumes)) if active else [],
-        'capacity': int(_xml.text_of(live_root, 'capacity', '0')),
-        'allocation': int(_xml.text_of(live_root, 'allocation', '0')),
-        'available': int(_xml.text_of(live_root, 'available', '0')),
-        'xml': root, 'live_xml': live_root,
-    }
 
 
 def pool_facts(state):
@@ -353,3 +240,84 @@ def pool_facts(state):
     facts['exists'] = True
     facts['xml'] = _xml.to_text(state['xml'])
     return facts
+
+
+class PoolResource(Resource):
+    kind = 'pool'
+    reports_restart = True
+    desired_from_params = staticmethod(desired_from_params)
+    plan = staticmethod(plan_pool)
+    facts = staticmethod(pool_facts)
+
+    def read(self, ctx, desired):
+        # before a purge, libvirt looks at the directory again: files removed behind its back (a seed ISO written
+        # by path, say) are otherwise still listed as volumes, and a file put there is not
+        return read_pool(ctx, desired['name'], refresh=desired['state'] == 'absent' and desired['purge'])
+
+    def _pool(self, ctx):
+        return lookup_pool(ctx.conn, self.params['name'])
+
+    def do_define(self, ctx, xml, cluster):
+        pool = _connection.call(self.what('define'), ctx.conn.storagePoolDefineXML, xml, 0)
+        ctx.registry.record('pools', pool.UUIDString(), cluster, name=self.params['name'])
+
+    def do_adopt(self, ctx, cluster):
+        ctx.registry.record('pools', self._pool(ctx).UUIDString(), cluster, name=self.params['name'])
+
+    def do_build(self, ctx):
+        _connection.call(self.what('build'), self._pool(ctx).build, 0)
+
+    def do_start(self, ctx):
+        _connection.call(self.what('start'), self._pool(ctx).create, 0)
+
+    def do_stop(self, ctx):
+        _connection.call(self.what('stop'), self._pool(ctx).destroy)
+
+    def do_restart(self, ctx, build):
+        self.do_stop(ctx)
+        if build:
+            self.do_build(ctx)
+        self.do_start(ctx)
+
+    def do_delete(self, ctx):
+        _connection.call(self.what('delete the directory of'), self._pool(ctx).delete, 0)
+
+    def do_undefine(self, ctx):
+        pool = self._pool(ctx)
+        uuid = pool.UUIDString()
+        _connection.call(self.what('undefine'), pool.undefine)
+        ctx.registry.forget('pools', uuid)
+
+    def do_autostart(self, ctx, value):
+        _connection.call(self.what('set autostart of'), self._pool(ctx).setAutostart, 1 if value else 0)
+
+
+def lookup_pool(conn, name, option=None):
+    """virStoragePool or None (or a StrataError naming option when given)."""
+    pool = _common.lookup("pool '%s'" % name, conn.storagePoolLookupByName, name, 'VIR_ERR_NO_STORAGE_POOL')
+    if pool is None and option:
+        raise StrataError("Option %s: storage pool '%s' does not exist" % (option, name))
+    return pool
+
+
+def read_pool(ctx, name, refresh=False):
+    pool = lookup_pool(ctx.conn, name)
+    if pool is None:
+        return {'exists': False, 'name': name}
+    what = "read pool '%s'" % name
+    if refresh and _connection.call(what, pool.isActive):
+        _connection.call("look at the directory of pool '%s' again (refresh)" % name, pool.refresh, 0)
+    state = _common.read_definition('pool', name, pool, _connection.libvirt.VIR_STORAGE_XML_INACTIVE)
+    active, live_root = state['active'], state['live_xml']
+    uuid = _connection.call(what, pool.UUIDString)
+    state.update({
+        'uuid': uuid,
+        'autostart': bool(_connection.call(what, pool.autostart)),
+        'owner': ctx.registry.get('pools', uuid),
+        'config': parse_pool(state['xml']), 'live': parse_pool(live_root) if active else None,
+        'volumes': sorted(_connection.call(what, pool.listVolumes)) if active else [],
+        'capacity': int(_xml.text_of(live_root, 'capacity', '0')),
+        'allocation': int(_xml.text_of(live_root, 'allocation', '0')),
+        'available': int(_xml.text_of(live_root, 'available', '0')),
+    })
+    return state

@@ -14,15 +14,13 @@ keyed by the volume's key (its path).
 Private to strata.libvirt; no compatibility promise.
 """
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
-
 import errno
 import os
 import shutil
 import struct
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
+from ansible_collections.strata.libvirt.plugins.module_utils import _common
 from ansible_collections.strata.libvirt.plugins.module_utils._common import Plan, Resource
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
 from ansible_collections.strata.libvirt.plugins.module_utils import _ownership
@@ -34,6 +32,37 @@ FORMATS = ('qcow2', 'raw')
 QCOW2_MAGIC = b'QFI\xfb'
 SECTOR = 512
 CHUNK = 1024 * 1024
+# Where a volume's content comes from: one of them at the most.
+SOURCES = ('backing_volume', 'backing_file', 'clone_from', 'upload')
+
+
+def argument_spec():
+    """The argument spec of one volume (one item of the volume module's items), a new dict."""
+    spec = _common.common_argument_spec()
+    spec.update(
+        name=dict(type='str', required=True),
+        pool=dict(type='str', required=True),
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+        capacity=dict(type='str'),
+        format=dict(type='str', choices=list(FORMATS)),
+        backing_volume=dict(type='str'),
+        backing_file=dict(type='path'),
+        backing_format=dict(type='str', choices=list(FORMATS)),
+        clone_from=dict(type='str'),
+        upload=dict(type='path'),
+        recreate=dict(type='bool', default=False),
+        xml=dict(type='str'),
+    )
+    return spec
+
+
+CONSTRAINTS = dict(mutually_exclusive=[SOURCES] + [('xml', key) for key in
+                                                   ('capacity', 'format', 'backing_volume', 'backing_file')])
+
+
+def item_label(params):
+    """How messages name a volume: pool/name."""
+    return '%s/%s' % (params.get('pool'), params.get('name'))
 
 
 # ---------------------------------------------------------------- normalise
@@ -102,25 +131,17 @@ def reference(value, pool, option):
 
 
 def desired_from_params(params):
-    name = _validate.name(params['name'], 'name')
-    pool = _validate.name(params['pool'], 'pool')
-    if params.get('cluster') is not None:
-        _validate.name(params['cluster'], 'cluster')
-    desired = {
-        'name': name, 'pool': pool, 'state': params['state'], 'cluster': params.get('cluster'),
-        'adopt': bool(params.get('adopt')), 'recreate': bool(params.get('recreate')),
-        'capacity': None, 'format': params.get('format'), 'backing_volume': None, 'backing_file': None,
-        'backing_format': params.get('backing_format'), 'clone_from': None, 'upload': None, 'xml': None,
-    }
+    """Validated desired state; raises StrataError naming the option and value. Pure (it reads a file of option
+    upload or backing_file only to tell its format and size)."""
+    desired = _common.desired_base(params, 'pool')
+    name, pool = desired['name'], desired['pool']
+    desired.update(recreate=bool(params.get('recreate')), capacity=None, format=params.get('format'),
+                   backing_volume=None, backing_file=None, backing_format=params.get('backing_format'),
+                   clone_from=None, upload=None, xml=None)
     if params['state'] == 'absent':
         return desired
     if params.get('xml'):
-        root = _xml.parse_xml(params['xml'], 'xml', root_tag='volume')
-        xml_name = _xml.text_of(root, 'name')
-        if xml_name is None:
-            root.insert(0, _xml.new_element('name', text=name))
-        elif xml_name != name:
-            raise StrataError('Option xml: <name> is %r but option name is %r' % (xml_name, name))
+        root = _common.desired_xml(params['xml'], name, 'volume')
         parsed = parse_volume(root)
         desired.update(xml=root, capacity=parsed['capacity'], format=parsed['format'])
         if parsed['backing']:
@@ -214,11 +235,7 @@ def plan_volume(current, desired):
             plan.add('delete', 'delete %s' % label)
         return plan
 
-    adopt_text = None
-    if exists:
-        adopt_text = _ownership.check_owner('volume', '%s/%s' % (pool, name), current['owner'],
-                                            desired['cluster'], desired['adopt'])
-    cluster = desired['cluster'] or (current['owner'].get('cluster') if exists else None)
+    adopt_text, cluster = _common.adoption('volume', '%s/%s' % (pool, name), current, desired)
     plan.diff.add('state', before_state, 'present')
 
     if exists:
@@ -280,16 +297,12 @@ def plan_volume(current, desired):
 # ---------------------------------------------------------------- libvirt side
 
 def lookup_volume(pool_obj, name, pool_name, option=None):
-    libvirt = _connection.libvirt
-    try:
-        return pool_obj.storageVolLookupByName(name)
-    except libvirt.libvirtError as exc:
-        if _connection.is_error(exc, 'VIR_ERR_NO_STORAGE_VOL'):
-            if option:
-                raise StrataError("Option %s: volume '%s' does not exist in pool '%s'" % (option, name, pool_name))
-            return None
-        raise StrataError("Failed to look up volume '%s' in pool '%s': %s"
-                          % (name, pool_name, _connection.error_text(exc)))
+    """virStorageVol or None (or a StrataError naming option when given)."""
+    vol = _common.lookup("volume '%s' in pool '%s'" % (name, pool_name), pool_obj.storageVolLookupByName, name,
+                         'VIR_ERR_NO_STORAGE_VOL')
+    if vol is None and option:
+        raise StrataError("Option %s: volume '%s' does not exist in pool '%s'" % (option, name, pool_name))
+    return vol
 
 
 def active_pool(conn, name, option):
@@ -305,20 +318,23 @@ def volume_state(vol, what):
     return parse_volume(root)
 
 
+def volume_facts(state):
+    facts = {'name': state['name'], 'pool': state['pool'], 'exists': state['exists']}
+    if state['exists']:
+        facts.update(state['config'])
+        facts['ownership'] = state['owner']
+        facts['backing_users'] = state['users']
+    return facts
+
+
 class VolumeResource(Resource):
     kind = 'volume'
-
-    def desired(self):
-        return desired_from_params(self.params)
+    desired_from_params = staticmethod(desired_from_params)
+    plan = staticmethod(plan_volume)
+    facts = staticmethod(volume_facts)
 
     def read(self, ctx, desired):
         return read_volume(ctx, desired)
-
-    def plan(self, current, desired):
-        return plan_volume(current, desired)
-
-    def facts(self, state):
-        return volume_facts(state)
 
     def _pool(self, ctx):
         return active_pool(ctx.conn, self.params['pool'], 'pool')
@@ -326,19 +342,19 @@ class VolumeResource(Resource):
     def _vol(self, ctx):
         return lookup_volume(self._pool(ctx), self.params['name'], self.params['pool'], 'name')
 
-    def _what(self, verb):
+    def what(self, verb):
         return "%s volume '%s' in pool '%s'" % (verb, self.params['name'], self.params['pool'])
 
     def _record(self, ctx, vol, cluster):
         ctx.registry.record('volumes', vol.key(), cluster, pool=self.params['pool'], name=self.params['name'])
 
     def do_create(self, ctx, xml, cluster):
-        vol = _connection.call(self._what('create'), self._pool(ctx).createXML, xml, 0)
+        vol = _connection.call(self.what('create'), self._pool(ctx).createXML, xml, 0)
         self._record(ctx, vol, cluster)
 
     def do_clone(self, ctx, xml, source, cluster):
         src = lookup_volume(active_pool(ctx.conn, source[0], 'clone_from'), source[1], source[0], 'clone_from')
-        vol = _connection.call(self._what('clone'), self._pool(ctx).createXMLFrom, xml, src, 0)
+        vol = _connection.call(self.what('clone'), self._pool(ctx).createXMLFrom, xml, src, 0)
         self._record(ctx, vol, cluster)
 
     def do_upload(self, ctx, path, length):
@@ -351,14 +367,14 @@ class VolumeResource(Resource):
             except (IOError, OSError) as exc:
                 self.do_delete(ctx)  # never leave a half-filled volume behind
                 raise StrataError('Failed to %s: copying %s to %s: %s; the volume created for it was removed again'
-                                  % (self._what('fill'), path, target, exc))
+                                  % (self.what('fill'), path, target, exc))
         stream = _connection.call('open a stream', ctx.conn.newStream, 0)
         try:
-            _connection.call(self._what('upload into'), vol.upload, stream, 0, length, 0)
+            _connection.call(self.what('upload into'), vol.upload, stream, 0, length, 0)
             with open(path, 'rb') as handle:
-                _connection.call(self._what('upload into'), stream.sendAll,
+                _connection.call(self.what('upload into'), stream.sendAll,
                                  lambda st, nbytes, fh: fh.read(nbytes), handle)
-            _connection.call(self._what('upload into'), stream.finish)
+            _connection.call(self.what('upload into'), stream.finish)
         except StrataError as exc:
             try:
                 stream.abort()
@@ -369,7 +385,7 @@ class VolumeResource(Resource):
             raise StrataError('%s; the volume created for it was removed again' % exc)
 
     def do_resize(self, ctx, capacity):
-        _connection.call(self._what('grow'), self._vol(ctx).resize, capacity, 0)
+        _connection.call(self.what('grow'), self._vol(ctx).resize, capacity, 0)
 
     def do_adopt(self, ctx, cluster):
         self._record(ctx, self._vol(ctx), cluster)
@@ -377,7 +393,7 @@ class VolumeResource(Resource):
     def do_delete(self, ctx):
         vol = self._vol(ctx)
         key = vol.key()
-        _connection.call(self._what('delete'), vol.delete, 0)
+        _connection.call(self.what('delete'), vol.delete, 0)
         ctx.registry.forget('volumes', key)
 
 
@@ -467,12 +483,3 @@ def _resolve_source(ctx, desired):
         raise StrataError('Option backing_file: %r is neither a libvirt volume nor a file on this host'
                           % desired['backing_file'])
     return {}
-
-
-def volume_facts(state):
-    facts = {'name': state['name'], 'pool': state['pool'], 'exists': state['exists']}
-    if state['exists']:
-        facts.update(state['config'])
-        facts['ownership'] = state['owner']
-        facts['backing_users'] = state['users']
-    return facts

@@ -4,9 +4,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 module: network
 short_description: Manage libvirt virtual networks declaratively
@@ -264,36 +261,13 @@ network:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.strata.libvirt.plugins.module_utils._common import common_argument_spec, run
-from ansible_collections.strata.libvirt.plugins.module_utils._network import FORWARD_MODES, NetworkResource
-
-STRUCTURED = ('forward', 'bridge', 'address', 'dhcp_range', 'hosts', 'dns_hosts', 'domain', 'mtu')
+from ansible_collections.strata.libvirt.plugins.module_utils import _network
+from ansible_collections.strata.libvirt.plugins.module_utils._common import run
 
 
 def main():
-    argument_spec = common_argument_spec()
-    argument_spec.update(
-        name=dict(type='str', required=True),
-        state=dict(type='str', default='present', choices=['present', 'running', 'stopped', 'absent']),
-        autostart=dict(type='bool'),
-        forward=dict(type='str', choices=list(FORWARD_MODES)),
-        bridge=dict(type='str'),
-        address=dict(type='str'),
-        dhcp_range=dict(type='dict', options=dict(start=dict(type='str', required=True),
-                                                  end=dict(type='str', required=True))),
-        hosts=dict(type='list', elements='dict', options=dict(name=dict(type='str'), mac=dict(type='str'),
-                                                              ip=dict(type='str', required=True))),
-        dns_hosts=dict(type='list', elements='dict', options=dict(ip=dict(type='str', required=True),
-                                                                  hostnames=dict(type='list', elements='str',
-                                                                                 required=True))),
-        domain=dict(type='str'),
-        mtu=dict(type='int'),
-        restart=dict(type='bool', default=False),
-        xml=dict(type='str'),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           mutually_exclusive=[('xml', key) for key in STRUCTURED])
-    run(module, NetworkResource)
+    module = AnsibleModule(argument_spec=_network.argument_spec(), supports_check_mode=True, **_network.CONSTRAINTS)
+    run(module, _network.NetworkResource)
 
 
 if __name__ == '__main__':

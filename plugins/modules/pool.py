@@ -4,9 +4,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 module: pool
 short_description: Manage libvirt storage pools declaratively
@@ -205,33 +202,13 @@ pool:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.strata.libvirt.plugins.module_utils._common import common_argument_spec, run
-from ansible_collections.strata.libvirt.plugins.module_utils._pool import POOL_TYPES, PoolResource
-
-STRUCTURED = ('type', 'path', 'mode', 'owner', 'group', 'source_host', 'source_path')
+from ansible_collections.strata.libvirt.plugins.module_utils import _pool
+from ansible_collections.strata.libvirt.plugins.module_utils._common import run
 
 
 def main():
-    argument_spec = common_argument_spec()
-    argument_spec.update(
-        name=dict(type='str', required=True),
-        state=dict(type='str', default='present', choices=['present', 'running', 'stopped', 'absent']),
-        type=dict(type='str', default='dir', choices=list(POOL_TYPES)),
-        path=dict(type='path'),
-        mode=dict(type='str'),
-        owner=dict(type='str'),
-        group=dict(type='str'),
-        source_host=dict(type='str'),
-        source_path=dict(type='str'),
-        autostart=dict(type='bool'),
-        build=dict(type='bool', default=True),
-        restart=dict(type='bool', default=False),
-        purge=dict(type='bool', default=False),
-        xml=dict(type='str'),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           mutually_exclusive=[('xml', key) for key in STRUCTURED if key != 'type'])
-    run(module, PoolResource)
+    module = AnsibleModule(argument_spec=_pool.argument_spec(), supports_check_mode=True, **_pool.CONSTRAINTS)
+    run(module, _pool.PoolResource)
 
 
 if __name__ == '__main__':

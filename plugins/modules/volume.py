@@ -4,9 +4,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 module: volume
 short_description: Manage libvirt storage volumes declaratively
@@ -210,33 +207,15 @@ volume:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.strata.libvirt.plugins.module_utils import _volume
 from ansible_collections.strata.libvirt.plugins.module_utils._batch import module_spec
-from ansible_collections.strata.libvirt.plugins.module_utils._common import common_argument_spec, run_items
-from ansible_collections.strata.libvirt.plugins.module_utils._volume import FORMATS, VolumeResource
-
-SOURCES = ('backing_volume', 'backing_file', 'clone_from', 'upload')
+from ansible_collections.strata.libvirt.plugins.module_utils._common import run_items
 
 
 def main():
-    item_spec = common_argument_spec()
-    item_spec.update(
-        name=dict(type='str', required=True),
-        pool=dict(type='str', required=True),
-        state=dict(type='str', default='present', choices=['present', 'absent']),
-        capacity=dict(type='str'),
-        format=dict(type='str', choices=list(FORMATS)),
-        backing_volume=dict(type='str'),
-        backing_file=dict(type='path'),
-        backing_format=dict(type='str', choices=list(FORMATS)),
-        clone_from=dict(type='str'),
-        upload=dict(type='path'),
-        recreate=dict(type='bool', default=False),
-        xml=dict(type='str'),
-    )
-    constraints = dict(mutually_exclusive=[SOURCES] + [('xml', key) for key in
-                                                       ('capacity', 'format', 'backing_volume', 'backing_file')])
-    module = AnsibleModule(argument_spec=module_spec(item_spec), supports_check_mode=True)
-    run_items(module, VolumeResource, item_spec, constraints, lambda params: '%s/%s' % (params.get('pool'), params.get('name')))
+    # the constraints between options hold per item: _batch checks each item with them
+    module = AnsibleModule(argument_spec=module_spec(_volume.argument_spec()), supports_check_mode=True)
+    run_items(module, _volume.VolumeResource, _volume.argument_spec(), _volume.CONSTRAINTS, _volume.item_label)
 
 
 if __name__ == '__main__':

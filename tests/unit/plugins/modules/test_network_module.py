@@ -5,13 +5,11 @@
 
 """strata.libvirt.network end to end against libvirt's test:///default driver."""
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
-
 import pytest
 
 libvirt = pytest.importorskip('libvirt')
 
+from ansible_collections.strata.libvirt.plugins.module_utils import _network
 from ansible_collections.strata.libvirt.plugins.modules import network
 
 NET = dict(name='strata-ut-net', state='running', address='10.240.7.1/24', domain='ut.internal',
@@ -140,3 +138,17 @@ def test_xml_escape_hatch(run_module, hv):
     assert not run_module(network, name='strata-ut-xml', xml=xml)['changed']   # libvirt's uuid/stp/mac ignored
     changed = run_module(network, name='strata-ut-xml', xml=xml.replace('10.240.9.20', '10.240.9.30'), diff=True)
     assert changed['changed'] and '10.240.9.30' in changed['diff']['after']['xml']
+
+
+def test_module_uses_the_module_utils_spec(monkeypatch):
+    calls = {}
+    monkeypatch.setattr(network, 'AnsibleModule', lambda **kwargs: calls.setdefault('module', kwargs))
+    monkeypatch.setattr(network, 'run', lambda module, resource: calls.setdefault('run', (module, resource)))
+    network.main()
+    assert calls['module'] == dict(argument_spec=_network.argument_spec(), supports_check_mode=True, **_network.CONSTRAINTS)
+    assert calls['run'] == (calls['module'], _network.NetworkResource)
+
+
+def test_desired_from_params_names_the_option():
+    with pytest.raises(_network.StrataError, match=r'^Option mtu: 10 is outside 68\.\.65535'):
+        _network.desired_from_params(dict(name='strata-ut-net', state='present', mtu=10))

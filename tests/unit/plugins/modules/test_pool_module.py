@@ -5,9 +5,6 @@
 
 """strata.libvirt.pool end to end against libvirt's test:///default driver (it does not touch the disk)."""
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
-
 import json
 import os
 
@@ -15,6 +12,7 @@ import pytest
 
 libvirt = pytest.importorskip('libvirt')
 
+from ansible_collections.strata.libvirt.plugins.module_utils import _pool
 from ansible_collections.strata.libvirt.plugins.modules import pool
 
 POOL = dict(name='strata-ut-pool', path='/srv/strata-ut-pool', mode='0711', state='running', autostart=True,
@@ -99,3 +97,19 @@ def test_bad_input(run_module, hv, params, match):
     result = run_module(pool, **dict((k, v) for k, v in args.items() if v is not None))
     assert result['failed'] and match in result['msg'], result['msg']
     assert 'strata-ut-pool' not in hv.listStoragePools() + hv.listDefinedStoragePools()
+
+
+def test_module_uses_the_module_utils_spec(monkeypatch):
+    calls = {}
+    monkeypatch.setattr(pool, 'AnsibleModule', lambda **kwargs: calls.setdefault('module', kwargs))
+    monkeypatch.setattr(pool, 'run', lambda module, resource: calls.setdefault('run', (module, resource)))
+    pool.main()
+    assert calls['module'] == dict(argument_spec=_pool.argument_spec(), supports_check_mode=True, **_pool.CONSTRAINTS)
+    assert calls['run'] == (calls['module'], _pool.PoolResource)
+    assert _pool.argument_spec() is not _pool.argument_spec()
+
+
+def test_desired_from_params_names_the_option():
+    params = dict(name='strata-ut-pool', state='present', type='dir', path='/srv/p', mode='999')
+    with pytest.raises(_pool.StrataError, match='^Option mode: invalid octal mode'):
+        _pool.desired_from_params(params)

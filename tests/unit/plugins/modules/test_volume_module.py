@@ -9,14 +9,11 @@ The test driver has no virStorageVolResize and no virStorageVolUpload: for those
 the plan in check mode and that the real run reports the driver's refusal clearly.
 """
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
-
 import pytest
 
 libvirt = pytest.importorskip('libvirt')
 
-from ansible_collections.strata.libvirt.plugins.module_utils import _volume
+from ansible_collections.strata.libvirt.plugins.module_utils import _batch, _volume
 from ansible_collections.strata.libvirt.plugins.module_utils._session import Session
 from ansible_collections.strata.libvirt.plugins.modules import pool, volume
 
@@ -176,3 +173,21 @@ def test_local_file_only_for_a_file_of_this_host():
         assert _volume.local_file(ctx, vol) is None
     finally:
         conn.close()
+
+
+def test_module_uses_the_module_utils_spec(monkeypatch):
+    calls = {}
+    monkeypatch.setattr(volume, 'AnsibleModule', lambda **kwargs: calls.setdefault('module', kwargs))
+    monkeypatch.setattr(volume, 'run_items', lambda *args: calls.setdefault('run', args))
+    volume.main()
+    # the module takes items: its spec is the item spec made optional plus items; constraints hold per item
+    assert calls['module'] == dict(argument_spec=_batch.module_spec(_volume.argument_spec()), supports_check_mode=True)
+    assert calls['run'] == (calls['module'], _volume.VolumeResource, _volume.argument_spec(), _volume.CONSTRAINTS,
+                            _volume.item_label)
+    assert _volume.item_label(dict(pool='p', name='v')) == 'p/v'
+
+
+def test_desired_from_params_names_the_option():
+    params = dict(name='v.qcow2', pool='p', state='present', capacity='lots')
+    with pytest.raises(_volume.StrataError, match="^Option capacity: invalid size 'lots'"):
+        _volume.desired_from_params(params)
