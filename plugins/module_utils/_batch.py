@@ -17,15 +17,12 @@ Without `items` the module's top-level options are validated the same way, as th
 Private to strata.libvirt; no compatibility promise.
 """
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
-
 import copy
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.module_utils.errors import UnsupportedError
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
+from ansible_collections.strata.libvirt.plugins.module_utils._spec_check import error_messages
 
 ITEMS_KEY = 'items'
 
@@ -79,9 +76,7 @@ def item_params(module, item_spec, constraints, label):
         merged.update(item)
         result = validator.validate(merged)
         module.no_log_values.update(result._no_log_values)
-        where = ('items[%d] (%s): ' % (index, label(merged))) if batch else ''
-        problems.extend(where + ('unsupported parameters: ' if isinstance(error, UnsupportedError) else '') + error.args[0]
-                        for error in result.errors)
+        problems.extend(error_messages(result, ('items[%d] (%s): ' % (index, label(merged))) if batch else ''))
         out.append(result.validated_parameters)
     if problems:
         module.fail_json(msg='; '.join(problems) if not batch else
