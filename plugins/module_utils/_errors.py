@@ -5,9 +5,6 @@
 
 """The one exception type of strata.libvirt's module_utils. Private; no compatibility promise."""
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
-
 
 class StrataError(Exception):
     """A failure with a message fit for the user; modules turn it into fail_json(msg=...)."""

@@ -8,9 +8,6 @@
 Private to strata.libvirt; no compatibility promise.
 """
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
-
 import traceback
 
 LXML_IMPORT_ERROR = None

@@ -5,9 +5,6 @@
 
 """The pool planner as a pure function: no libvirt involved."""
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
-
 import pytest
 
 pytest.importorskip('lxml')

@@ -5,9 +5,6 @@
 
 """The volume planner as a pure function, and the direct copy of an upload: no libvirt involved."""
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
-
 import errno
 import os
 import struct
