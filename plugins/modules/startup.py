@@ -178,7 +178,7 @@ options:
   timeout:
     description: Default of O(vms[].timeout), seconds a VM may take to become ready.
     type: float
-    default: 300
+    default: 600
   tier_timeout:
     description: Seconds a whole tier may take to become ready; not set means only the per-VM timeouts apply.
     type: float
@@ -189,7 +189,7 @@ options:
   grace:
     description: Default of O(vms[].grace), seconds a VM gets to shut down before it is forced off. V(0) forces at once.
     type: float
-    default: 120
+    default: 60
   shutdown_mode:
     description:
       - How a VM is asked to shut down. V(acpi) presses the ACPI power button; V(agent) asks the guest agent;
@@ -310,9 +310,9 @@ plan:
     order: [0, 1]
     tiers:
       - tier: 0
-        vms: [{name: gw, current: shutoff, action: start, after: [], probes: ["agent (guest-ping)"], timeout: 300, grace: 120}]
+        vms: [{name: gw, current: shutoff, action: start, after: [], probes: ["agent (guest-ping)"], timeout: 600, grace: 60}]
       - tier: 1
-        vms: [{name: app1, current: running, action: none, after: [gw], probes: [running], timeout: 300, grace: 120}]
+        vms: [{name: app1, current: running, action: none, after: [gw], probes: [running], timeout: 600, grace: 60}]
 tiers:
   description:
     - Per tier that was run, its VMs, C(status) (ready, failed, abandoned, not started, stopped), and the C(began) and
@@ -384,56 +384,12 @@ worst_case:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.strata.libvirt.plugins.module_utils._startup import run_module
-
-PROBE_OPTIONS = dict(
-    type=dict(type='str', required=True, choices=['running', 'agent', 'tcp', 'ssh', 'http', 'cloud_init', 'command']),
-    interval=dict(type='float'),
-    host=dict(type='str'),
-    port=dict(type='int'),
-    url=dict(type='str'),
-    status=dict(type='list', elements='int'),
-    body=dict(type='str'),
-    validate_certs=dict(type='bool'),
-    user=dict(type='str'),
-    key_file=dict(type='path'),
-    via=dict(type='str', choices=['agent', 'ssh']),
-    command=dict(type='raw'),
-    attempt_timeout=dict(type='float'),
-)
-
-VM_OPTIONS = dict(
-    name=dict(type='str', required=True),
-    tier=dict(type='int'),
-    after=dict(type='list', elements='str'),
-    address=dict(type='str'),
-    timeout=dict(type='float'),
-    grace=dict(type='float'),
-    probes=dict(type='list', elements='dict', options=PROBE_OPTIONS),
-)
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.spec import CONSTRAINTS, argument_spec
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.module import run_module
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            uri=dict(type='str'),
-            state_dir=dict(type='path', default='/var/lib/strata-libvirt'),
-            lock_timeout=dict(type='int', default=300),
-            state=dict(type='str', choices=['started', 'stopped', 'present'], default='started'),
-            vms=dict(type='list', elements='dict', required=True, options=VM_OPTIONS,
-                     mutually_exclusive=[('tier', 'after')]),
-            timeout=dict(type='float', default=300),
-            tier_timeout=dict(type='float'),
-            tier_delay=dict(type='float', default=0),
-            grace=dict(type='float', default=120),
-            shutdown_mode=dict(type='str', choices=['acpi', 'agent', 'default'], default='acpi'),
-            on_failure=dict(type='str', choices=['abort', 'stop_started', 'continue'], default='abort'),
-            tiers=dict(type='list', elements='int'),
-            autostart=dict(type='bool'),
-            log_file=dict(type='path'),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, **CONSTRAINTS)
     run_module(module)
 
 

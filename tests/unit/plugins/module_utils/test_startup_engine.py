@@ -20,8 +20,9 @@ import pytest
 libvirt = pytest.importorskip('libvirt')
 
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
-from ansible_collections.strata.libvirt.plugins.module_utils import _startup
-from ansible_collections.strata.libvirt.plugins.module_utils import _startup_cli
+from ansible_collections.strata.libvirt.plugins.module_utils._startup import cli as _startup_cli
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.spec import boot_config, normalize
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.engine import Engine
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 
 URI = 'test:///default'
@@ -68,14 +69,14 @@ def closed_port():
 
 
 def engine(hv, tmp_path, check=False, lines=None, **params):
-    config = _startup.normalize(params)
+    config = normalize(params)
     state_dir = str(tmp_path / 'state')
 
     def lock():
         return _connection.hypervisor_lock(state_dir, URI, 10)
 
     sink = lines.append if lines is not None else None
-    return _startup.Engine(config, hv, progress=sink, lock=lock, check_mode=check)
+    return Engine(config, hv, progress=sink, lock=lock, check_mode=check)
 
 
 def event_t(result, name, prefix):
@@ -157,7 +158,7 @@ def test_reverse_shutdown_order_and_idempotence(hv, define, tmp_path):
     engine(hv, tmp_path, vms=VMS).run()
     check = engine(hv, tmp_path, check=True, vms=VMS, state='stopped').run()
     assert check['changed'] and check['plan']['order'] == [2, 1, 0]
-    assert check['actions'][0] == "stop VM 'su-web' (tier 2): acpi shutdown, grace 120 s, then force"
+    assert check['actions'][0] == "stop VM 'su-web' (tier 2): acpi shutdown, grace 60 s, then force"
     assert running(hv, 'su-web')
     down = engine(hv, tmp_path, vms=VMS, state='stopped', grace=5).run()
     assert down['changed'] and down['stopped'][0] == 'su-web' and down['stopped'][-1] == 'su-gw'
@@ -312,7 +313,7 @@ def test_present_sets_autostart_only(hv, define, tmp_path):
 # -- the boot service's entry point -----------------------------------------------------------------
 
 def write_config(tmp_path, vms, **extra):
-    config = _startup.boot_config(_startup.normalize(dict(extra, vms=vms, uri=URI)))
+    config = boot_config(normalize(dict(extra, vms=vms, uri=URI)))
     path = tmp_path / 'cluster.json'
     path.write_text(json.dumps(config))
     return str(path)

@@ -11,7 +11,8 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
-from ansible_collections.strata.libvirt.plugins.module_utils._startup import build_graph, find_cycle, normalize
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.spec import normalize
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.graph import build_graph, find_cycle
 
 
 def tiers_of(*vms, **params):

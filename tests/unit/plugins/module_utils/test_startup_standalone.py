@@ -27,7 +27,7 @@ RUNNER = r'''
 import sys
 sys.modules['ansible'] = None          # any import of ansible.* now fails
 sys.path.insert(0, sys.argv[1])
-from ansible_collections.strata.libvirt.plugins.module_utils import _startup_cli
+from ansible_collections.strata.libvirt.plugins.module_utils._startup import cli as _startup_cli
 assert _startup_cli.__file__.startswith(sys.argv[1]), _startup_cli.__file__
 sys.exit(_startup_cli.main(sys.argv[2:]))
 '''
@@ -42,6 +42,7 @@ def test_role_file_list_runs_without_ansible(tmp_path):
     for directory in (package, package.parent, package.parent.parent, package.parent.parent.parent, package.parent.parent.parent.parent):
         (directory / '__init__.py').write_text('')
     for name in files:
+        (package / name).parent.mkdir(exist_ok=True)  # a sub-package's directory (the role's task does the same)
         shutil.copy(os.path.join(MODULE_UTILS, name), str(package / name))
     config = tmp_path / 'c.json'
     config.write_text(json.dumps({'uri': 'test:///default', 'vms': [{'name': 'test', 'probes': [{'type': 'running'}]}]}))

@@ -9,9 +9,12 @@ from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import pytest
+import yaml
 
 libvirt = pytest.importorskip('libvirt')
 
+from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
+from ansible_collections.strata.libvirt.plugins.module_utils._startup import spec
 from ansible_collections.strata.libvirt.plugins.modules import startup
 
 DOM = "<domain type='test'><name>%s</name><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>"
@@ -85,3 +88,29 @@ def test_not_ready_fails_with_vm_probe_and_time(run_module, hv, doms):
     assert result['msg'].startswith("VM 'su-m-gw' (tier 0) not ready: probe command false did not pass within the timeout 1 s")
     assert 'waited 1.' in result['msg'] and result['stopped'] == ['su-m-gw'] and result['running'] == []
     assert result['vms']['su-m-gw']['timeline'][0]['event'] == 'start issued (started)'
+
+
+def test_module_uses_the_module_utils_spec(monkeypatch):
+    calls = {}
+    monkeypatch.setattr(startup, 'AnsibleModule', lambda **kwargs: calls.setdefault('module', kwargs))
+    monkeypatch.setattr(startup, 'run_module', lambda module: calls.setdefault('run', module))
+    startup.main()
+    assert calls['module'] == dict(argument_spec=spec.argument_spec(), supports_check_mode=True, **spec.CONSTRAINTS)
+    assert calls['run'] is calls['module']
+    assert spec.argument_spec() is not spec.argument_spec()
+
+
+def test_defaults_are_the_one_table_in_spec_and_documentation():
+    options = yaml.safe_load(startup.DOCUMENTATION)['options']
+    arguments = spec.argument_spec()
+    for key, value in spec.DEFAULTS.items():
+        assert arguments[key]['default'] == value and options[key]['default'] == value, key
+    normalized = spec.normalize({'vms': [{'name': 'a'}]})
+    assert dict((key, normalized[key]) for key in spec.DEFAULTS) == spec.DEFAULTS
+    assert normalized['vms'][0]['timeout'] == spec.DEFAULTS['timeout'] and normalized['vms'][0]['grace'] == spec.DEFAULTS['grace']
+
+
+def test_desired_from_params_names_the_option():
+    assert spec.desired_from_params is spec.normalize
+    with pytest.raises(StrataError, match=r'^grace: -1 is less than 0'):
+        spec.desired_from_params({'vms': [{'name': 'a'}], 'grace': -1})

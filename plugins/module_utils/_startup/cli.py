@@ -9,7 +9,7 @@
     strata-libvirt-boot stop  --config ...
     strata-libvirt-boot plan  --config ...     (what start would do; changes nothing)
 
-It runs the SAME engine as the strata.libvirt.startup module (_startup.Engine) with the config
+It runs the SAME engine as the strata.libvirt.startup module (_startup.engine.Engine) with the config
 that module validated and returned (RV config); there is no second implementation. Progress goes
 to stdout one line per event (the journal under systemd), the full result as JSON to --result.
 Exit codes: 0 done, 1 a VM did not become ready or could not be stopped, 2 invalid config or
@@ -17,9 +17,6 @@ libvirt unreachable.
 
 Private to strata.libvirt; no compatibility promise.
 """
-
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
 
 import argparse
 import json
@@ -29,7 +26,9 @@ import tempfile
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
-from ansible_collections.strata.libvirt.plugins.module_utils import _startup
+from ansible_collections.strata.libvirt.plugins.module_utils import _session
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.spec import normalize
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.engine import Engine
 
 COMMANDS = {'start': 'started', 'stop': 'stopped', 'plan': 'started'}
 
@@ -97,27 +96,13 @@ def main(argv=None):
         params['uri'] = args.uri or params.get('uri')
         params.pop('tiers', None)
         params.pop('autostart', None)
-        config = _startup.normalize(params)
-        uri = _connection.resolve_uri(config['uri'])
-        conn = _connection.open_connection(uri)
+        config = normalize(params)
+        with _session.session(config['uri'], args.state_dir, args.lock_timeout, hold_lock=False, registry=False) as ctx:
+            _say('strata-libvirt-boot %s: %d VM(s) at %s, config %s' % (args.command, len(config['vms']), ctx.uri, args.config))
+            result = Engine(config, ctx.conn, progress=_say, lock=ctx.lock, check_mode=args.command == 'plan').run()
     except StrataError as exc:
         _say('strata-libvirt-boot: %s' % exc, sys.stderr)
         return 2
-    _say('strata-libvirt-boot %s: %d VM(s) at %s, config %s' % (args.command, len(config['vms']), uri, args.config))
-    try:
-        def lock():
-            return _connection.hypervisor_lock(args.state_dir, uri, args.lock_timeout)
-
-        engine = _startup.Engine(config, conn, progress=_say, lock=lock, check_mode=args.command == 'plan')
-        result = engine.run()
-    except StrataError as exc:
-        _say('strata-libvirt-boot: %s' % exc, sys.stderr)
-        return 2
-    finally:
-        try:
-            conn.close()
-        except Exception:  # pragma: no cover
-            pass
     if args.command == 'plan':
         for tier in result['plan']['tiers']:
             _say('tier %s: %s' % (tier['tier'], ', '.join('%s (%s)' % (v['name'], v['action']) for v in tier['vms'])))

@@ -1,0 +1,60 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) strata.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The strata.libvirt.startup module's side of the engine: validate, connect, run, report.
+
+Ansible objects are passed in, never imported here.
+
+Private to strata.libvirt; no compatibility promise.
+"""
+
+import time
+
+from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
+from ansible_collections.strata.libvirt.plugins.module_utils import _connection
+from ansible_collections.strata.libvirt.plugins.module_utils import _session
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.spec import boot_config, normalize, worst_case
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.engine import Engine
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.timing import iso
+
+
+def file_progress(path):
+    """A progress sink that appends lines to a log file (tail -f it while the task waits)."""
+    def write(line):
+        with open(path, 'a') as handle:
+            handle.write('%s %s\n' % (iso(time.time()), line))
+    return write
+
+
+def run_module(module):
+    """Validate the definition (nothing is started or stopped when it is invalid), connect, run the engine
+    (it takes the per-URI lock per step) and report."""
+    _connection.require_libvirt(module)
+    params = module.params
+    try:
+        config = normalize(params)
+    except StrataError as exc:
+        module.fail_json(msg='Invalid startup definition: %s. Nothing was started or stopped.' % exc)
+    progress = None
+    if params.get('log_file'):
+        progress = file_progress(params['log_file'])
+        try:
+            progress('strata.libvirt.startup: state=%s, check_mode=%s' % (config['state'], module.check_mode))
+        except (IOError, OSError) as exc:
+            module.fail_json(msg="Cannot write the log_file '%s': %s" % (params['log_file'], exc))
+    try:
+        with _session.module_session(module, hold_lock=False, registry=False) as ctx:
+            config['uri'] = ctx.uri
+            result = Engine(config, ctx.conn, progress=progress, lock=ctx.lock, check_mode=module.check_mode).run()
+    except StrataError as exc:
+        module.fail_json(msg=str(exc))
+    for warning in result.pop('warnings'):
+        module.warn(warning)
+    result['config'] = boot_config(config)
+    result['worst_case'] = worst_case(config)
+    if result.get('failed'):
+        result.pop('failed')
+        module.fail_json(**result)
+    module.exit_json(**result)
