@@ -155,10 +155,7 @@ class AddressResolver(object):
 
     @staticmethod
     def _static(ctx, dom, nics):
-        for mac, network in nics:
-            if not network:
-                continue
-            net = ctx.conn.networkLookupByName(network)
+        for mac, net in _networks(ctx, nics):
             root = _safe_xml(net.XMLDesc(0))
             for host in root.iter('host'):
                 if (host.get('mac') or '').lower() == mac and host.get('ip') and ':' not in host.get('ip'):
@@ -167,10 +164,7 @@ class AddressResolver(object):
 
     @staticmethod
     def _lease(ctx, dom, nics):
-        for mac, network in nics:
-            if not network:
-                continue
-            net = ctx.conn.networkLookupByName(network)
+        for mac, net in _networks(ctx, nics):
             for lease in net.DHCPLeases(mac) or []:
                 if lease.get('type') == 0 and lease.get('ipaddr'):  # VIR_IP_ADDR_TYPE_IPV4
                     return lease['ipaddr']
@@ -187,6 +181,13 @@ class AddressResolver(object):
                 if addr.get('type') == 0 and not addr.get('addr', '').startswith('127.'):
                     return addr['addr']
         return None
+
+
+def _networks(ctx, nics):
+    """(mac, libvirt network) of each interface on a libvirt network, looked up one after the other."""
+    for mac, network in nics:
+        if network:
+            yield mac, ctx.conn.networkLookupByName(network)
 
 
 def domain_nics(xml):
