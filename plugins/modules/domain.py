@@ -500,55 +500,13 @@ domain:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.strata.libvirt.plugins.module_utils._batch import module_spec
-from ansible_collections.strata.libvirt.plugins.module_utils._common import common_argument_spec, run_items
-from ansible_collections.strata.libvirt.plugins.module_utils import _domain
-
-STRUCTURED = ('type', 'memory', 'vcpus', 'cpu', 'machine', 'firmware', 'uefi_loader', 'uefi_nvram_template',
-              'tcg_tb_cache', 'disks', 'interfaces', 'serial_console', 'console_log', 'guest_agent', 'rng',
-              'graphics', 'hostdevs')
+from ansible_collections.strata.libvirt.plugins.module_utils._domain.spec import argument_spec
+from ansible_collections.strata.libvirt.plugins.module_utils._domain.resource import run
 
 
 def main():
-    item_spec = common_argument_spec()
-    item_spec.update(
-        name=dict(type='str', required=True),
-        state=dict(type='str', default='present', choices=['present', 'running', 'stopped', 'absent']),
-        autostart=dict(type='bool'),
-        type=dict(type='str', choices=list(_domain.VIRT_TYPES)),
-        memory=dict(type='raw'),
-        vcpus=dict(type='int'),
-        cpu=dict(type='dict', options=dict(mode=dict(type='str', choices=list(_domain.CPU_MODES)),
-                                           model=dict(type='str'))),
-        machine=dict(type='str'),
-        firmware=dict(type='str', choices=list(_domain.FIRMWARES)),
-        uefi_loader=dict(type='path'),
-        uefi_nvram_template=dict(type='path'),
-        tcg_tb_cache=dict(type='int'),
-        disks=dict(type='list', elements='dict', options=dict(
-            volume=dict(type='str'), pool=dict(type='str'), file=dict(type='path'),
-            device=dict(type='str', default='disk', choices=list(_domain.DISK_DEVICES)),
-            bus=dict(type='str', choices=list(_domain.DISK_BUSES)), target=dict(type='str'),
-            format=dict(type='str', choices=list(_domain.DISK_FORMATS)),
-            readonly=dict(type='bool', default=False),
-            discard=dict(type='str', choices=list(_domain.DISK_DISCARD)))),
-        interfaces=dict(type='list', elements='dict', options=dict(
-            network=dict(type='str'), bridge=dict(type='str'), direct=dict(type='str'),
-            mode=dict(type='str', choices=list(_domain.DIRECT_MODES)), mac=dict(type='str'),
-            model=dict(type='str', default='virtio'))),
-        serial_console=dict(type='bool'),
-        console_log=dict(type='path'),
-        guest_agent=dict(type='bool'),
-        rng=dict(type='bool'),
-        graphics=dict(type='str', choices=list(_domain.GRAPHICS)),
-        hostdevs=dict(type='list', elements='str'),
-        xml=dict(type='str'),
-        restart=dict(type='bool', default=False),
-        shutdown_timeout=dict(type='int', default=_domain.DEFAULT_SHUTDOWN_TIMEOUT),
-        remove_volumes=dict(type='bool', default=False),
-    )
-    module = AnsibleModule(argument_spec=module_spec(item_spec), supports_check_mode=True)
-    run_items(module, _domain.DomainResource, item_spec, dict(mutually_exclusive=[('xml', key) for key in STRUCTURED]),
-              lambda params: params.get('name'))
+    module = AnsibleModule(argument_spec=module_spec(argument_spec()), supports_check_mode=True)
+    run(module)
 
 
 if __name__ == '__main__':

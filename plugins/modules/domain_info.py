@@ -176,24 +176,11 @@ missing:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.strata.libvirt.plugins.module_utils._domain_info import IP_SOURCES, run_info
+from ansible_collections.strata.libvirt.plugins.module_utils._domain.info import CONSTRAINTS, argument_spec, run_info
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            uri=dict(type='str'),
-            name=dict(type='list', elements='str', aliases=['names']),
-            owned_only=dict(type='bool', default=False),
-            cluster=dict(type='str'),
-            ip_source=dict(type='str', default='lease', choices=list(IP_SOURCES)),
-            guest_agent=dict(type='bool', default=False),
-            state_dir=dict(type='path'),
-            lock_timeout=dict(type='int'),
-            adopt=dict(type='bool'),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, **CONSTRAINTS)
     run_info(module)
 
 

@@ -10,7 +10,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.strata.libvirt.plugins.module_utils import _domain_info
+from ansible_collections.strata.libvirt.plugins.module_utils._domain import info as _domain_info
 
 OWNERS = [('b', {'owned': True, 'cluster': 'lab'}), ('a', {'owned': True, 'cluster': 'prod'}),
           ('c', {'owned': False, 'cluster': None})]

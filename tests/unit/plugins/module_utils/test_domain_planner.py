@@ -13,7 +13,13 @@ import pytest
 pytest.importorskip('lxml')
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
-from ansible_collections.strata.libvirt.plugins.module_utils import _domain, _domain_xml as dx, _ownership
+from ansible_collections.strata.libvirt.plugins.module_utils import _ownership
+from ansible_collections.strata.libvirt.plugins.module_utils._domain.compare import xml_differences
+from ansible_collections.strata.libvirt.plugins.module_utils._domain.spec import desired_from_params, memory_bytes
+from ansible_collections.strata.libvirt.plugins.module_utils._domain.facts import domain_facts
+from ansible_collections.strata.libvirt.plugins.module_utils._domain.plan import plan_domain
+from ansible_collections.strata.libvirt.plugins.module_utils._domain.read import missing_log_dir
+from ansible_collections.strata.libvirt.plugins.module_utils._domain.settings import parse_domain
 from ansible_collections.strata.libvirt.plugins.module_utils._xml import parse_xml, to_text
 
 MARK = "<metadata><strata:owner xmlns:strata='%s' cluster='lab'/></metadata>" % _ownership.NAMESPACE
@@ -70,7 +76,7 @@ def params(**kwargs):
 
 
 def desired(**kwargs):
-    return _domain.desired_from_params(params(**kwargs))
+    return desired_from_params(params(**kwargs))
 
 
 def current(xml=STORED, active=False, live_xml=None, **extra):
@@ -80,8 +86,8 @@ def current(xml=STORED, active=False, live_xml=None, **extra):
     live = parse_xml(live_xml or xml) if active else None
     state = {'exists': True, 'name': 'vm1', 'uuid': '0d4c2b8e-6a3a-4b59-9a46-0c1e8a8d1b10', 'id': 1 if active else None,
              'active': active, 'persistent': True, 'state': 1 if active else 5, 'state_reason': 0,
-             'autostart': False, 'owner': _ownership.read_mark(root), 'config': dx.parse_domain(root),
-             'live': dx.parse_domain(live) if active else None, 'xml': root, 'live_xml': live}
+             'autostart': False, 'owner': _ownership.read_mark(root), 'config': parse_domain(root),
+             'live': parse_domain(live) if active else None, 'xml': root, 'live_xml': live}
     state.update(extra)
     return state
 
@@ -95,7 +101,7 @@ SOURCES = {0: {'format': 'qcow2', 'path': '/vms/vm1.qcow2'}}
 # ---------------------------------------------------------------- normalise
 
 def test_parse_ignores_generated_values():
-    config = dx.parse_domain(parse_xml(STORED))
+    config = parse_domain(parse_xml(STORED))
     assert config['memory'] == 512 * 1024 ** 2 and config['tcg_tb_cache'] == 128
     assert config['disks'] == [{'target': 'vda', 'bus': 'virtio', 'device': 'disk',
                                 'source': {'pool': 'vms', 'volume': 'vm1.qcow2'}, 'format': 'qcow2', 'readonly': False,
@@ -106,8 +112,8 @@ def test_parse_ignores_generated_values():
 
 
 def test_uefi_recognised_in_both_forms():
-    auto = dx.parse_domain(parse_xml("<domain><name>a</name><os firmware='efi'><type>hvm</type></os></domain>"))
-    explicit = dx.parse_domain(parse_xml(
+    auto = parse_domain(parse_xml("<domain><name>a</name><os firmware='efi'><type>hvm</type></os></domain>"))
+    explicit = parse_domain(parse_xml(
         "<domain><name>a</name><os><type>hvm</type><loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd"
         "</loader><nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>/var/lib/libvirt/qemu/nvram/a_VARS.fd</nvram>"
         "</os></domain>"))
@@ -152,8 +158,8 @@ def test_bad_input_names_the_option(kwargs, fragment):
 
 
 def test_memory_units():
-    assert _domain.memory_bytes(512) == _domain.memory_bytes('512') == _domain.memory_bytes('512M') == 512 * 1024 ** 2
-    assert _domain.memory_bytes('2G') == _domain.memory_bytes('2GiB') == 2 * 1024 ** 3
+    assert memory_bytes(512) == memory_bytes('512') == memory_bytes('512M') == 512 * 1024 ** 2
+    assert memory_bytes('2G') == memory_bytes('2GiB') == 2 * 1024 ** 3
 
 
 def test_disk_targets_assigned_per_bus():
@@ -166,7 +172,7 @@ def test_disk_targets_assigned_per_bus():
 # ---------------------------------------------------------------- planner
 
 def test_new_domain_gets_defaults_and_no_graphics():
-    plan = _domain.plan_domain(current(None, sources={0: {'format': 'qcow2'}}),
+    plan = plan_domain(current(None, sources={0: {'format': 'qcow2'}}),
                                desired(memory=512, state='running', disks=[{'volume': 'vms/vm1.qcow2'}]))
     assert plan.ops() == ['define', 'start']
     xml = plan.actions[0].args['xml']
@@ -180,24 +186,24 @@ def test_new_domain_gets_defaults_and_no_graphics():
 
 def test_new_domain_needs_memory():
     with pytest.raises(StrataError, match='Option memory: required'):
-        _domain.plan_domain(current(None), desired(vcpus=1))
+        plan_domain(current(None), desired(vcpus=1))
 
 
 def test_tb_cache_only_for_qemu():
     with pytest.raises(StrataError, match='tcg_tb_cache'):
-        _domain.plan_domain(current(None), desired(memory=512, tcg_tb_cache=64))
+        plan_domain(current(None), desired(memory=512, tcg_tb_cache=64))
     with pytest.raises(StrataError, match='tcg_tb_cache'):
-        _domain.plan_domain(current(), desired(type='kvm', tcg_tb_cache=64))
+        plan_domain(current(), desired(type='kvm', tcg_tb_cache=64))
 
 
 def test_stored_form_is_not_a_change():
-    plan = _domain.plan_domain(current(sources=SOURCES), desired(**SAME))
+    plan = plan_domain(current(sources=SOURCES), desired(**SAME))
     assert plan.actions == [] and not plan.diff.has_differences()
     assert plan.diff.diff()['before']['machine'] == 'q35'  # shown as asked: no false change in the diff
 
 
 def test_change_is_minimal_and_keeps_the_rest():
-    plan = _domain.plan_domain(current(sources=SOURCES), desired(memory='1G', vcpus=2))
+    plan = plan_domain(current(sources=SOURCES), desired(memory='1G', vcpus=2))
     assert plan.texts() == ["redefine domain 'vm1' (memory, vcpus)"]
     assert plan.diff.changed_keys() == ['memory', 'vcpus']
     root = parse_xml(plan.actions[0].args['xml'])
@@ -210,7 +216,7 @@ def test_change_is_minimal_and_keeps_the_rest():
 
 def test_writable_disks_unmap_freed_and_zeroed_blocks_by_default():
     thick = STORED.replace(" discard='unmap' detect_zeroes='unmap'", '')
-    plan = _domain.plan_domain(current(xml=thick, sources=SOURCES), desired(**SAME))
+    plan = plan_domain(current(xml=thick, sources=SOURCES), desired(**SAME))
     assert plan.texts() == ["redefine domain 'vm1' (disks)"]
     assert plan.diff.diff()['before']['disks'][0]['discard'] == 'ignore'
     assert plan.diff.diff()['after']['disks'][0]['discard'] == 'unmap'
@@ -219,27 +225,27 @@ def test_writable_disks_unmap_freed_and_zeroed_blocks_by_default():
     # discard=ignore keeps libvirt's default: the thick definition is what is asked for
     keep = dict(SAME)
     keep['disks'] = [{'volume': 'vms/vm1.qcow2', 'discard': 'ignore'}]
-    assert _domain.plan_domain(current(xml=thick, sources=SOURCES), desired(**keep)).actions == []
+    assert plan_domain(current(xml=thick, sources=SOURCES), desired(**keep)).actions == []
     # half of it (only discard='unmap') is neither: shown as it is, and set right
     half = STORED.replace(" detect_zeroes='unmap'", '')
-    plan = _domain.plan_domain(current(xml=half, sources=SOURCES), desired(**SAME))
+    plan = plan_domain(current(xml=half, sources=SOURCES), desired(**SAME))
     assert plan.diff.diff()['before']['disks'][0]['discard'] == 'discard=unmap detect_zeroes=None'
     # read-only disks have no such setting; asking for unmap there is an error before any change
     seed = {'volume': 'vms/seed.iso', 'readonly': True, 'format': 'raw'}
-    assert _domain.desired_from_params(params(disks=[seed]))['config']['disks'][0]['discard'] is None
+    assert desired_from_params(params(disks=[seed]))['config']['disks'][0]['discard'] is None
     with pytest.raises(StrataError, match=r'disks\[0\]\.discard: unmap needs a writable disk'):
-        _domain.desired_from_params(params(disks=[dict(seed, discard='unmap')]))
+        desired_from_params(params(disks=[dict(seed, discard='unmap')]))
 
 
 def test_changed_interface_keeps_its_mac():
-    plan = _domain.plan_domain(current(), desired(interfaces=[{'network': 'lab', 'model': 'e1000e'}]))
+    plan = plan_domain(current(), desired(interfaces=[{'network': 'lab', 'model': 'e1000e'}]))
     root = parse_xml(plan.actions[0].args['xml'])
     iface = root.find('devices/interface')
     assert iface.find('mac').get('address') == '52:54:00:aa:bb:cc' and iface.find('model').get('type') == 'e1000e'
 
 
 def test_disks_list_is_authoritative():
-    plan = _domain.plan_domain(current(sources={0: {'format': 'raw'}}),
+    plan = plan_domain(current(sources={0: {'format': 'raw'}}),
                                desired(disks=[{'file': '/data/other.img'}]))
     root = parse_xml(plan.actions[0].args['xml'])
     disks = root.findall('devices/disk')
@@ -249,24 +255,24 @@ def test_disks_list_is_authoritative():
 
 def test_unknown_disk_format_is_an_error():
     with pytest.raises(StrataError, match=r'disks\[0\].format'):
-        _domain.plan_domain(current(sources={}), desired(disks=[{'file': '/nowhere.img'}]))
+        plan_domain(current(sources={}), desired(disks=[{'file': '/nowhere.img'}]))
 
 
 def test_running_domain_change_requires_restart():
-    plan = _domain.plan_domain(current(active=True, sources=SOURCES), desired(memory='1G'))
+    plan = plan_domain(current(active=True, sources=SOURCES), desired(memory='1G'))
     assert plan.ops() == ['define'] and plan.restart_required
-    plan = _domain.plan_domain(current(active=True, sources=SOURCES), desired(memory='1G', restart=True))
+    plan = plan_domain(current(active=True, sources=SOURCES), desired(memory='1G', restart=True))
     assert plan.ops() == ['define', 'restart'] and not plan.restart_required
 
 
 def test_earlier_unapplied_change_still_requires_restart():
     live = STORED.replace('524288', '262144')
-    plan = _domain.plan_domain(current(active=True, live_xml=live), desired(memory='512M'))
+    plan = plan_domain(current(active=True, live_xml=live), desired(memory='512M'))
     assert plan.actions == [] and plan.restart_required
 
 
 def test_stop_and_state_diff():
-    plan = _domain.plan_domain(current(active=True), desired(state='stopped', shutdown_timeout=30))
+    plan = plan_domain(current(active=True), desired(state='stopped', shutdown_timeout=30))
     assert plan.ops() == ['stop'] and plan.actions[0].args['timeout'] == 30
     assert plan.diff.diff() == {'before': {'state': 'running'}, 'after': {'state': 'shut off'}}
 
@@ -274,16 +280,16 @@ def test_stop_and_state_diff():
 def test_foreign_domain_refused_without_adopt():
     foreign = STORED.replace(MARK, '')
     with pytest.raises(StrataError, match='adopt=true'):
-        _domain.plan_domain(current(foreign), desired(memory='1G'))
+        plan_domain(current(foreign), desired(memory='1G'))
     with pytest.raises(StrataError, match='adopt=true'):
-        _domain.plan_domain(current(foreign), desired(state='absent'))
-    plan = _domain.plan_domain(current(foreign), desired(adopt=True, cluster='lab'))
+        plan_domain(current(foreign), desired(state='absent'))
+    plan = plan_domain(current(foreign), desired(adopt=True, cluster='lab'))
     assert plan.ops() == ['define'] and plan.texts()[0].startswith('adopt domain')
 
 
 def test_other_cluster_refused():
     with pytest.raises(StrataError, match="cluster 'lab'"):
-        _domain.plan_domain(current(), desired(cluster='prod', memory='512M'))
+        plan_domain(current(), desired(cluster='prod', memory='512M'))
 
 
 def test_absent_removes_everything_it_should():
@@ -298,7 +304,7 @@ def test_absent_removes_everything_it_should():
          'owner': {'owned': False, 'cluster': None}, 'used_by': []},
     ]
     state = current(uefi, active=True, managed_save=True, snapshots=['s1'], checkpoints=[], volumes=volumes)
-    plan = _domain.plan_domain(state, desired(state='absent', remove_volumes=True))
+    plan = plan_domain(state, desired(state='absent', remove_volumes=True))
     assert plan.ops() == ['stop', 'remove_managed_save', 'remove_snapshots', 'undefine', 'delete_volume']
     assert plan.actions[3].args['nvram'] is True and 'NVRAM' in plan.texts()[3]
     assert plan.actions[4].args['volume'] == 'vm1.qcow2'
@@ -306,7 +312,7 @@ def test_absent_removes_everything_it_should():
 
 
 def test_absent_when_absent_is_no_change():
-    plan = _domain.plan_domain(current(None), desired(state='absent'))
+    plan = plan_domain(current(None), desired(state='absent'))
     assert plan.actions == [] and plan.diff.diff() == {'before': {'state': 'absent'}, 'after': {'state': 'absent'}}
 
 
@@ -319,11 +325,11 @@ USER_XML = '''<domain type='qemu'><name>vm1</name><memory unit='MiB'>512</memory
 
 
 def test_xml_compared_semantically():
-    assert dx.xml_differences(parse_xml(USER_XML), parse_xml(STORED)) == []
-    plan = _domain.plan_domain(current(), desired(xml=USER_XML))
+    assert xml_differences(parse_xml(USER_XML), parse_xml(STORED)) == []
+    plan = plan_domain(current(), desired(xml=USER_XML))
     assert plan.actions == []
     changed = USER_XML.replace("<vcpu>1</vcpu>", "<vcpu>2</vcpu>")
-    plan = _domain.plan_domain(current(), desired(xml=changed))
+    plan = plan_domain(current(), desired(xml=changed))
     root = parse_xml(plan.actions[0].args['xml'])
     assert plan.ops() == ['define'] and root.findtext('uuid') == '0d4c2b8e-6a3a-4b59-9a46-0c1e8a8d1b10'
     assert _ownership.read_mark(root)['owned'] and 'vcpu' in to_text(root)
@@ -331,29 +337,29 @@ def test_xml_compared_semantically():
 
 def test_facts_hide_graphics_password():
     xml = STORED.replace("<input type='mouse' bus='ps2'/>", "<graphics type='vnc' passwd='s3cret'/>")
-    facts = _domain.domain_facts(current(xml))
+    facts = domain_facts(current(xml))
     assert 's3cret' not in facts['xml'] and facts['graphics'] == 'vnc'
-    plan = _domain.plan_domain(current(xml), desired(memory='1G'))
+    plan = plan_domain(current(xml), desired(memory='1G'))
     assert 's3cret' in plan.actions[0].args['xml']   # the redefine keeps it
 
 
 def test_missing_console_log_directory_is_created_before_the_start():
     state = current(None, sources={0: {'format': 'qcow2'}})
     state['console_log_dir'] = '/srv/consoles'
-    plan = _domain.plan_domain(state, desired(memory=512, state='running', disks=[{'volume': 'vms/vm1.qcow2'}],
+    plan = plan_domain(state, desired(memory=512, state='running', disks=[{'volume': 'vms/vm1.qcow2'}],
                                               console_log='/srv/consoles/vm1.log'))
     assert plan.ops() == ['define', 'log_dir', 'start']
     assert plan.texts()[1] == 'create directory /srv/consoles for the console log'
     assert plan.diff.diff()['after']['console_log_dir'] == '/srv/consoles: directory, mode 0755'
     state = current(sources=SOURCES)
     state['console_log_dir'] = '/var/log'
-    assert _domain.plan_domain(state, desired(**SAME)).ops() == ['log_dir']  # removed by hand: made again
+    assert plan_domain(state, desired(**SAME)).ops() == ['log_dir']  # removed by hand: made again
 
 
 def test_missing_log_dir_only_for_local_qemu(tmp_path):
     log = str(tmp_path / 'consoles' / 'vm1.log')
-    assert _domain.missing_log_dir('qemu:///system', log) == str(tmp_path / 'consoles')
-    assert _domain.missing_log_dir('qemu:///system', str(tmp_path / 'vm1.log')) is None
-    assert _domain.missing_log_dir('qemu+ssh://root@hv1/system', log) is None  # not this host's file system
-    assert _domain.missing_log_dir('test:///default', log) is None
-    assert _domain.missing_log_dir('qemu:///system', None) is None
+    assert missing_log_dir('qemu:///system', log) == str(tmp_path / 'consoles')
+    assert missing_log_dir('qemu:///system', str(tmp_path / 'vm1.log')) is None
+    assert missing_log_dir('qemu+ssh://root@hv1/system', log) is None  # not this host's file system
+    assert missing_log_dir('test:///default', log) is None
+    assert missing_log_dir('qemu:///system', None) is None

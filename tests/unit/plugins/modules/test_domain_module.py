@@ -14,6 +14,9 @@ libvirt = pytest.importorskip('libvirt')
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.strata.libvirt.plugins.module_utils._batch import module_spec
+from ansible_collections.strata.libvirt.plugins.module_utils._domain import info, resource, spec
+from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.modules import domain, domain_info, volume
 
 # test:///default has a 'default' network, a 'default-pool' pool and a running domain 'test'.
@@ -229,3 +232,43 @@ def test_items_in_one_run(four_steps, run_module, hv):
     finally:
         run_module(domain, items=[{'name': 'strata-ut-dom', 'state': 'absent'}, {'name': 'strata-ut-dom2', 'state': 'absent'}])
     assert _lookup(hv) is None and _lookup(hv, 'strata-ut-dom2') is None
+
+
+def test_domain_module_uses_the_module_utils_spec(monkeypatch):
+    calls = {}
+    monkeypatch.setattr(domain, 'AnsibleModule', lambda **kwargs: calls.setdefault('module', kwargs))
+    monkeypatch.setattr(domain, 'run', lambda module: calls.setdefault('run', module))
+    domain.main()
+    # the module takes items: its spec is the item spec made optional plus items; constraints hold per item
+    assert calls['module'] == dict(argument_spec=module_spec(spec.argument_spec()), supports_check_mode=True)
+    assert calls['run'] is calls['module']
+    monkeypatch.setattr(resource, 'run_items', lambda *args: calls.setdefault('items', args))
+    resource.run('the module')
+    assert calls['items'][:4] == ('the module', resource.DomainResource, spec.argument_spec(), spec.CONSTRAINTS)
+    assert calls['items'][4](dict(name='vm1')) == 'vm1'
+    assert spec.argument_spec() is not spec.argument_spec()
+
+
+def test_domain_desired_from_params_names_the_option():
+    params = dict(name='strata-ut-dom', state='present', memory='lots')
+    with pytest.raises(StrataError, match=r"^Option memory: "):
+        spec.desired_from_params(params)
+    with pytest.raises(StrataError, match=r'^Option shutdown_timeout: -1 must be 0 or more seconds'):
+        spec.desired_from_params(dict(name='strata-ut-dom', state='stopped', shutdown_timeout=-1))
+
+
+def test_domain_info_module_uses_the_module_utils_spec(monkeypatch):
+    calls = {}
+    monkeypatch.setattr(domain_info, 'AnsibleModule', lambda **kwargs: calls.setdefault('module', kwargs))
+    monkeypatch.setattr(domain_info, 'run_info', lambda module: calls.setdefault('run', module))
+    domain_info.main()
+    assert calls['module'] == dict(argument_spec=info.argument_spec(), supports_check_mode=True, **info.CONSTRAINTS)
+    assert calls['run'] is calls['module']
+
+
+def test_domain_info_desired_from_params_names_the_option():
+    with pytest.raises(StrataError, match=r"^Option name\[1\]: "):
+        info.desired_from_params(dict(name=['vm1', 'bad name']))
+    with pytest.raises(StrataError, match=r'^Option cluster: '):
+        info.desired_from_params(dict(cluster='a/b'))
+    assert info.desired_from_params(dict(name=['vm1'], ip_source='agent'))['names'] == ['vm1']

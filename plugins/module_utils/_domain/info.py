@@ -3,13 +3,11 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Facts about domains: state, persistent settings, IP addresses (DHCP leases or guest agent), uptime.
+"""Facts about domains: state, persistent settings, IP addresses (DHCP leases or guest agent), uptime; the
+strata.libvirt.domain_info module's argument spec, the validation of its parameters, and its run.
 
 Read-only: no lock, nothing changed. Private to strata.libvirt; no compatibility promise.
 """
-
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
 
 import json
 import os
@@ -17,9 +15,11 @@ import time
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
-from ansible_collections.strata.libvirt.plugins.module_utils import _domain
+from ansible_collections.strata.libvirt.plugins.module_utils import _session
 from ansible_collections.strata.libvirt.plugins.module_utils import _validate
 from ansible_collections.strata.libvirt.plugins.module_utils import _xml
+from ansible_collections.strata.libvirt.plugins.module_utils._domain.facts import domain_facts
+from ansible_collections.strata.libvirt.plugins.module_utils._domain.read import read_domain_state
 
 try:
     import libvirt_qemu
@@ -31,6 +31,36 @@ except ImportError:
 IP_SOURCES = ('lease', 'agent', 'none')
 # Where a system / session libvirtd keeps the QEMU pid files.
 PID_DIRS = ('/run/libvirt/qemu', '/var/run/libvirt/qemu')
+
+CONSTRAINTS = {}
+
+
+def argument_spec():
+    """The strata.libvirt.domain_info module's argument spec, a new dict. state_dir, lock_timeout and adopt are
+    accepted (module_defaults of the group give them) and not used: nothing is locked or changed."""
+    return dict(
+        uri=dict(type='str'),
+        name=dict(type='list', elements='str', aliases=['names']),
+        owned_only=dict(type='bool', default=False),
+        cluster=dict(type='str'),
+        ip_source=dict(type='str', default='lease', choices=list(IP_SOURCES)),
+        guest_agent=dict(type='bool', default=False),
+        state_dir=dict(type='path'),
+        lock_timeout=dict(type='int'),
+        adopt=dict(type='bool'),
+    )
+
+
+def desired_from_params(params):
+    """The validated query: which domains (names, owned_only, cluster) and what to ask them. Pure; raises
+    StrataError naming the option."""
+    names = params.get('name')
+    if names is not None:
+        names = [_validate.name(value, 'name[%d]' % index) for index, value in enumerate(names)]
+    if params.get('cluster') is not None:
+        _validate.name(params['cluster'], 'cluster')
+    return {'names': names, 'owned_only': bool(params.get('owned_only')), 'cluster': params.get('cluster'),
+            'ip_source': params.get('ip_source') or 'lease', 'guest_agent': bool(params.get('guest_agent'))}
 
 
 def select(domains, names=None, owned_only=False, cluster=None):
@@ -111,7 +141,7 @@ def qemu_uptime(name, uri, now=None, proc='/proc', pid_dirs=PID_DIRS):
 def domain_info(conn, uri, dom, ip_source='lease', guest_agent=False):
     """Facts of one domain, as strata.libvirt.domain reports them, plus run-time facts."""
     name = dom.name()
-    facts = _domain.domain_facts(_domain.read_domain_state(conn, name, dom))
+    facts = domain_facts(read_domain_state(conn, name, dom))
     facts.update(addresses=[], ip_source=None, uptime_seconds=None, agent=None)
     for iface in facts['interfaces']:
         iface['addresses'] = []
@@ -138,35 +168,20 @@ def run_info(module):
     """The domain_info module: connect, select, report. Nothing is changed (check mode is the same)."""
     _connection.require_libvirt(module)
     _xml.require_lxml(module)
-    params = module.params
     try:
-        names = params.get('name')
-        if names is not None:
-            names = [_validate.name(value, 'name[%d]' % index) for index, value in enumerate(names)]
-        if params.get('cluster') is not None:
-            _validate.name(params['cluster'], 'cluster')
-        uri = _connection.resolve_uri(params.get('uri'))
-        conn = _connection.open_connection(uri)
-        try:
-            canonical = _connection.call('get the URI of the connection', conn.getURI) or uri
-            doms = dict((dom.name(), dom) for dom in _connection.call('list the domains', conn.listAllDomains, 0))
+        query = desired_from_params(module.params)
+        with _session.module_session(module, hold_lock=False, registry=False) as ctx:
+            doms = dict((dom.name(), dom) for dom in _connection.call('list the domains', ctx.conn.listAllDomains, 0))
             owners = []
             for dom_name, dom in doms.items():
                 try:
-                    owners.append((dom_name, _domain.read_domain_state(conn, dom_name, dom)['owner']))
+                    owners.append((dom_name, read_domain_state(ctx.conn, dom_name, dom)['owner']))
                 except StrataError:
                     continue  # undefined while we looked
-            chosen = select(owners, names, params['owned_only'], params.get('cluster'))
-            domains = []
-            for dom_name in chosen:
-                domains.append(domain_info(conn, canonical, doms[dom_name], params['ip_source'],
-                                           params['guest_agent']))
-            missing = sorted(set(names or []) - set(doms))
-        finally:
-            try:
-                conn.close()
-            except Exception:  # pragma: no cover
-                pass
+            chosen = select(owners, query['names'], query['owned_only'], query['cluster'])
+            domains = [domain_info(ctx.conn, ctx.uri, doms[dom_name], query['ip_source'], query['guest_agent'])
+                       for dom_name in chosen]
+            missing = sorted(set(query['names'] or []) - set(doms))
     except StrataError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, domains=domains, missing=missing)
