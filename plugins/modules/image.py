@@ -215,27 +215,13 @@ volume:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
-from ansible_collections.strata.libvirt.plugins.module_utils._image.spec import CONSTRAINTS, argument_spec, desired_from_params
-from ansible_collections.strata.libvirt.plugins.module_utils._image.task import ImageTask
+from ansible_collections.strata.libvirt.plugins.module_utils._image.spec import CONSTRAINTS, argument_spec
+from ansible_collections.strata.libvirt.plugins.module_utils._image.task import run
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, **CONSTRAINTS)
-    task = None
-    try:
-        task = ImageTask(module, desired_from_params(module.params))
-        result = task.run()
-    except StrataError as exc:
-        failed = dict(msg=str(exc))
-        if task is not None:
-            for warning in task.warnings:
-                module.warn(warning)
-            failed.update(actions=task.actions)
-        module.fail_json(**failed)
-    for warning in task.warnings:
-        module.warn(warning)
-    module.exit_json(**result)
+    run(module)
 
 
 if __name__ == '__main__':

@@ -5,32 +5,47 @@
 
 """The cached image imported into a storage pool as a read-only base volume.
 
+The base volume is a volume of the volume module (the same resource, given the options that module would
+get for it) whose content must be the cached image: the ownership registry records which image it holds
+(its sha256, checksum and source), so a later run compares records instead of hashing the volume.
+
 Private to strata.libvirt; no compatibility promise.
 """
 
 import os
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
+from ansible_collections.strata.libvirt.plugins.module_utils._common import Plan
+from ansible_collections.strata.libvirt.plugins.module_utils import _ownership
+from ansible_collections.strata.libvirt.plugins.module_utils import _volume
+from ansible_collections.strata.libvirt.plugins.module_utils import _xml
 from ansible_collections.strata.libvirt.plugins.module_utils._image.sums import file_digests
 
 
+def volume_params(desired):
+    """The volume module's options for the base volume of the image module's desired state."""
+    vol = desired['volume']
+    return dict(name=vol['name'], pool=vol['pool'], state='present', capacity=None, format=None, backing_volume=None,
+                backing_file=None, backing_format=None, clone_from=None, upload=None, recreate=False,
+                cluster=desired['cluster'], adopt=desired['adopt'], xml=None)
+
+
 def plan_import(current, image, desired):
-    """PURE: the base-volume part of the plan -> (Plan, reason or None).
+    """PURE: the base-volume part of the plan -> Plan.
 
     current: the volume module's read_volume() state plus 'recorded' (the image record in the registry)
     and 'content_sha256' (the volume's content as far as known); image: the cache facts (sha256 None in
-    check mode before a download).
+    check mode before a download); desired: the image module's desired state.
     """
-    from ansible_collections.strata.libvirt.plugins.module_utils._common import Plan
-    from ansible_collections.strata.libvirt.plugins.module_utils import _ownership
     plan = Plan()
     vol = desired['volume']
     label = "volume '%s' in pool '%s'" % (vol['name'], vol['pool'])
     wanted = {'image': image['sha256'] or 'the new download', 'format': image['format']}
     if not current['exists']:
         plan.diff.add('volume', None, wanted)
-        plan.add('create', 'create %s as a read-only base volume from %s' % (label, image['path']))
+        plan.add('import', 'create %s as a read-only base volume from %s' % (label, image['path']))
         return plan
+    key = current['config']['key']
     have = {'image': current.get('content_sha256') or 'unknown', 'format': current['config']['format']}
     adopt_text = _ownership.check_owner('volume', '%s/%s' % (vol['pool'], vol['name']), current['owner'],
                                         desired['cluster'], desired['adopt'])
@@ -41,7 +56,7 @@ def plan_import(current, image, desired):
     if same:
         plan.diff.add('volume', have, have)
         if adopt_text:
-            plan.add('record', adopt_text)
+            plan.add('record', adopt_text, key=key)
         return plan
     plan.diff.add('volume', have, wanted)
     if current.get('users'):
@@ -49,66 +64,32 @@ def plan_import(current, image, desired):
                           'import the new image under another volume name (option volume) or remove those first'
                           % (label[0].upper() + label[1:], have['image'], wanted['image'], ', '.join(current['users'])))
     plan.add('delete', 'delete %s (it holds another image: %s)' % (label, have['image']))
-    plan.add('create', 'create %s as a read-only base volume from %s' % (label, image['path']))
+    plan.add('import', 'create %s as a read-only base volume from %s' % (label, image['path']))
     return plan
 
 
-class _VolumeShim(object):
-    """The volume module's resource needs only .params (and .check_mode) of a module."""
+class BaseVolumeResource(_volume.VolumeResource):
+    """The base volume of the cached image (image: the cache's facts) for the image module's desired state."""
 
-    def __init__(self, module, params):
-        self.params = params
-        self.check_mode = module.check_mode
-
-
-class ImportTask(object):
-    def __init__(self, module, desired, image, diff):
-        self.module = module
-        self.desired = desired
+    def __init__(self, module, desired, image):
+        _volume.VolumeResource.__init__(self, module)
+        self.target = desired
         self.image = image
-        self.diff = diff
+        self.params = volume_params(desired)
 
-    def run(self):
-        from ansible_collections.strata.libvirt.plugins.module_utils import _connection, _ownership, _volume
-        from ansible_collections.strata.libvirt.plugins.module_utils._common import Context
-        module, vol = self.module, self.desired['volume']
-        _connection.require_libvirt(module)
-        from ansible_collections.strata.libvirt.plugins.module_utils import _xml
-        _xml.require_lxml(module)
-        params = module.params
-        vparams = dict(name=vol['name'], pool=vol['pool'], state='present', capacity=None, format=None,
-                       backing_volume=None, backing_file=None, backing_format=None, clone_from=None, upload=None,
-                       recreate=False, cluster=self.desired['cluster'], adopt=self.desired['adopt'], xml=None)
-        resource = _volume.VolumeResource(_VolumeShim(module, vparams))
-        uri = _connection.resolve_uri(params.get('uri'))
-        conn = _connection.open_connection(uri)
-        try:
-            canonical = _connection.call('get the URI of the connection', conn.getURI) or uri
-            with _connection.hypervisor_lock(params['state_dir'], canonical, params['lock_timeout']):
-                registry = _ownership.OwnerRegistry(params['state_dir'], canonical, module).load()
-                ctx = Context(module, conn, canonical, registry)
-                desired = _volume.desired_from_params(vparams)
-                current = _volume.read_volume(ctx, desired)
-                if current['exists']:
-                    current['recorded'] = (registry.data['volumes'].get(current['config']['key']) or {}).get('image')
-                    current['content_sha256'] = self.content_of(current)
-                plan = plan_import(current, self.image, self.desired)
-                for key in plan.diff.before():
-                    self.diff.add(key, plan.diff.before()[key], plan.diff.after()[key])
-                if not module.check_mode:
-                    for action in plan.actions:
-                        getattr(self, 'do_' + action.op)(ctx, resource, current)
-                    if not plan.actions and current['exists'] and current.get('recorded') is None:
-                        self.record(ctx, current['config']['key'])  # content verified by hashing: remember it
-                final = _volume.read_volume(ctx, desired) if (plan.actions and not module.check_mode) else current
-        finally:
-            try:
-                conn.close()
-            except Exception:  # pragma: no cover
-                pass
-        facts = _volume.volume_facts(final)
-        facts['_actions'] = plan.texts()
-        return facts
+    def read(self, ctx, desired):
+        current = _volume.read_volume(ctx, desired)
+        if current['exists']:
+            current['recorded'] = (ctx.registry.data['volumes'].get(current['config']['key']) or {}).get('image')
+            current['content_sha256'] = self.content_of(current)
+        return current
+
+    def plan(self, current, desired):
+        return plan_import(current, self.image, self.target)
+
+    def settle(self, ctx, current, plan):
+        if not plan.actions and current['exists'] and current.get('recorded') is None:
+            self.record(ctx, current['config']['key'])  # content verified by hashing: remember it
 
     def content_of(self, current):
         recorded = current.get('recorded') or {}
@@ -121,25 +102,23 @@ class ImportTask(object):
 
     def record(self, ctx, key):
         image = self.image
-        cluster = self.desired['cluster'] or ctx.registry.get('volumes', key).get('cluster')
-        ctx.registry.record('volumes', key, cluster, pool=self.desired['volume']['pool'],
-                            name=self.desired['volume']['name'],
+        vol = self.target['volume']
+        cluster = self.target['cluster'] or ctx.registry.get('volumes', key).get('cluster')
+        ctx.registry.record('volumes', key, cluster, pool=vol['pool'], name=vol['name'],
                             image={'sha256': image['sha256'], 'checksum': image['checksum'], 'source': image['source']})
 
-    def do_record(self, ctx, resource, current):
-        self.record(ctx, current['config']['key'])
+    def do_record(self, ctx, key):
+        self.record(ctx, key)
 
-    def do_delete(self, ctx, resource, current):
-        resource.do_delete(ctx)
-
-    def do_create(self, ctx, resource, current):
-        from ansible_collections.strata.libvirt.plugins.module_utils import _volume, _xml
-        image = self.image
+    def do_import(self, ctx):
+        """Create the volume (mode 0444), fill it with the cached image, record the image it holds."""
+        image, vol = self.image, self.target['volume']
         capacity = image['virtual_size'] if image['format'] == 'qcow2' else image['size']
-        root = _volume.render_volume(self.desired['volume']['name'], capacity, image['format'])
+        root = _volume.render_volume(vol['name'], capacity, image['format'])
         perms = _xml.sub_element(root.find('target'), 'permissions')
         _xml.sub_element(perms, 'mode', text='0444')
-        resource.do_create(ctx, _xml.to_text(root), self.desired['cluster'])
-        resource.do_upload(ctx, image['path'], image['size'])
-        vol = resource._vol(ctx)
-        self.record(ctx, vol.key())
+        self.do_create(ctx, _xml.to_text(root), self.target['cluster'])
+        self.do_upload(ctx, image['path'], image['size'])
+        created = _volume.lookup_volume(_volume.active_pool(ctx.conn, vol['pool'], 'pool'), vol['name'], vol['pool'],
+                                        'name')
+        self.record(ctx, created.key())

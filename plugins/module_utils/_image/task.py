@@ -3,26 +3,24 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The image module's task: ensure the cached image under its own lock, then (optionally) its base volume.
+"""The image module's run: the cached image under its own lock ('image:' + dest in state_dir), then, with
+option pool, its base volume as a resource of the read -> plan -> apply loop (_common), in one result.
 
 Private to strata.libvirt; no compatibility promise.
 """
 
+import functools
 import os
-import time
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
-from ansible_collections.strata.libvirt.plugins.module_utils._diff import DifferenceTracker
+from ansible_collections.strata.libvirt.plugins.module_utils import _batch
+from ansible_collections.strata.libvirt.plugins.module_utils import _common
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
-from ansible_collections.strata.libvirt.plugins.module_utils._image.base_volume import ImportTask
-from ansible_collections.strata.libvirt.plugins.module_utils._image.cache import (
-    SIDECAR_VERSION, cache_status, ensure_directory, identity, new_temp, read_sidecar, remove_stale_temps,
-    sidecar_path, write_sidecar)
-from ansible_collections.strata.libvirt.plugins.module_utils._image.sums import (
-    Digests, checksum_text, file_digests, find_in_sums)
-from ansible_collections.strata.libvirt.plugins.module_utils._image.transfer import Transfer, copy_local
-from ansible_collections.strata.libvirt.plugins.module_utils._image.transform import (
-    convert, decompress, decompressor_text, image_info)
+from ansible_collections.strata.libvirt.plugins.module_utils import _xml
+from ansible_collections.strata.libvirt.plugins.module_utils._image.base_volume import BaseVolumeResource
+from ansible_collections.strata.libvirt.plugins.module_utils._image.cache import ensure_directory, remove_stale_temps
+from ansible_collections.strata.libvirt.plugins.module_utils._image.fetch import CacheTask
+from ansible_collections.strata.libvirt.plugins.module_utils._image.spec import desired_from_params
 
 
 class ImageTask(object):
@@ -31,25 +29,9 @@ class ImageTask(object):
     def __init__(self, module, desired, transfer=None):
         self.module = module
         self.desired = desired
-        self.check = module.check_mode
-        params = module.params
-        self.transfer = transfer or Transfer(timeout=params.get('timeout') or 30, retries=params.get('retries', 3),
-                                             retry_delay=params.get('retry_delay', 2.0),
-                                             validate_certs=params.get('validate_certs', True))
-        self.actions = []
+        self.cache = CacheTask(module, desired, transfer)
+        self.actions = self.cache.actions
         self.warnings = []
-        self.diff = DifferenceTracker()
-
-    # -- expected digest
-    def expected(self):
-        checksum = self.desired['checksum']
-        if checksum is None:
-            return None
-        if checksum['digest']:
-            return dict(checksum, origin='option checksum')
-        text = self.transfer.fetch_text(checksum['url'])
-        digest = find_in_sums(text, self.desired['source']['name'], checksum['algorithm'], checksum['url'])
-        return dict(checksum, digest=digest, origin=checksum['url'])
 
     def run(self):
         d = self.desired
@@ -58,162 +40,46 @@ class ImageTask(object):
             self.warnings.append('checksum is none: the image %s is not verified; anything the server or a '
                                  'man in the middle sends is used as is' % d['source']['location'])
         params = self.module.params
-        if not self.check:
+        check = self.module.check_mode
+        if not check:
             ensure_directory(os.path.dirname(dest))
         with _connection.hypervisor_lock(params['state_dir'], 'image:' + dest, params['lock_timeout']):
-            if not self.check:
+            if not check:
                 for name in remove_stale_temps(dest):
                     self.warnings.append('removed %s, left behind by an interrupted earlier run' % name)
-            image = self.ensure_cache()
-            result = {'changed': bool(self.actions)}
-            volume = None
-            if d['volume']:
-                volume = ImportTask(self.module, d, image, self.diff).run()
-                self.actions.extend(volume.pop('_actions'))
-            result.update(image)
-            result['volume'] = volume
-            result['changed'] = bool(self.actions)
-            result['actions'] = list(self.actions)
-            result['diff'] = self.diff.diff()
-            return result
+            result = self.cache.ensure()
+            result['volume'] = self.base_volume(result) if d['volume'] else None
+        result.update(changed=bool(self.actions), actions=list(self.actions), diff=self.cache.diff.diff())
+        return result
 
-    def ensure_cache(self):
-        d = self.desired
-        dest = d['dest']
-        expected = self.expected()
-        want = {'source': d['source']['location'], 'algorithm': expected and expected['algorithm'],
-                'digest': expected and expected['digest'], 'decompress': d['decompress'], 'format': d['format']}
+    def base_volume(self, image):
+        """The base volume's facts; its actions and diff join the cache's."""
+        _connection.require_libvirt(self.module)
+        _xml.require_lxml(self.module)
         try:
-            ident = identity(os.stat(dest))
-        except OSError:
-            ident = None
-        record = read_sidecar(dest) if ident else None
-        ok, reason = cache_status(record, ident, want)
-        if not ok and ident and record is None and expected and not d['decompress']:
-            record = self.verify_in_place(expected, ident)
-            ok = record is not None and (not d['format'] or record['format'] == d['format'])
-        before = self.cache_view(record if ident else None, ident)
-        if ok:
-            self.diff.add('image', before, before)
-            return self.facts(record, downloaded=False)
-        self.plan_fetch(expected, reason, ident)
-        after = {'path': dest, 'exists': True,
-                 'checksum': checksum_text(want['algorithm'], want['digest']) or 'not verified',
-                 'decompress': d['decompress'], 'format': d['format'] or (before or {}).get('format')}
-        self.diff.add('image', before, after)
-        if self.check:
-            facts = self.facts(None, downloaded=True)
-            facts.update(checksum=after['checksum'] if expected else None, format=after['format'])
-            return facts
-        record = self.fetch(expected)
-        return self.facts(record, downloaded=True)
+            result = _common.prepare(self.module, functools.partial(BaseVolumeResource, desired=self.desired,
+                                                                    image=image))()
+        except _batch.ItemFailed as exc:
+            raise StrataError(exc.result['msg'])
+        self.actions.extend(result['actions'])
+        for key, before in result['diff']['before'].items():
+            self.cache.diff.add(key, before, result['diff']['after'][key])
+        return result['volume']
 
-    def cache_view(self, record, ident):
-        if not ident:
-            return {'path': self.desired['dest'], 'exists': False}
-        return {'path': self.desired['dest'], 'exists': True,
-                'checksum': (record or {}).get('checksum') or ('not verified' if record else 'unknown'),
-                'decompress': (record or {}).get('decompress'), 'format': (record or {}).get('format')}
 
-    def verify_in_place(self, expected, ident):
-        """dest exists without our record (placed there by hand or by an older tool): hash it once."""
-        dest = self.desired['dest']
-        digests = file_digests(dest)
-        if digests[expected['algorithm']] != expected['digest']:
-            return None
-        info = image_info(self.module, dest)
-        record = self.new_record(expected, digests, info, digests['sha256'], ident)
-        if not self.check:
-            write_sidecar(self.module, dest, record)
-        return record
-
-    def new_record(self, expected, source_digests, info, sha256, ident):
-        d = self.desired
-        return {'version': SIDECAR_VERSION, 'source': d['source']['location'],
-                'checksum': checksum_text(expected['algorithm'], expected['digest']) if expected else None,
-                'source_digests': source_digests, 'decompress': d['decompress'], 'format': info['format'],
-                'virtual_size': info['virtual_size'], 'sha256': sha256, 'file': ident,
-                'verified_at': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}
-
-    def plan_fetch(self, expected, reason, ident):
-        d = self.desired
-        src = d['source']
-        if src['kind'] == 'url':
-            self.actions.append('download %s' % src['location'])
-        else:
-            self.actions.append('copy %s' % src['location'])
-        if expected:
-            self.actions.append('verify its %s against %s' % (expected['algorithm'], expected['origin']))
-        if d['decompress']:
-            self.actions.append('decompress it (%s, with %s)' % (d['decompress'],
-                                                                 decompressor_text(self.module, d['decompress'])))
-        if d['format']:
-            self.actions.append('convert it to %s unless it is already %s' % (d['format'], d['format']))
-        self.actions.append('%s %s (%s)' % ('replace' if ident else 'create', d['dest'], reason))
-
-    def fetch(self, expected):
-        d = self.desired
-        dest = d['dest']
-        temps = []
-        try:
-            download = new_temp(dest, 'download')
-            temps.append(download)
-            digests = Digests()
-            try:
-                with open(download, 'wb') as out:
-                    if d['source']['kind'] == 'url':
-                        self.stats = self.transfer.download(d['source']['location'], out, digests)
-                    else:
-                        self.stats = copy_local(d['source']['location'], out, digests)
-                got = digests.hexdigests()
-            finally:
-                digests.close()
-            if expected and got[expected['algorithm']] != expected['digest']:
-                kept = (' The cached image %s is unchanged.' % dest) if os.path.exists(dest) else ''
-                raise StrataError('Checksum mismatch for %s: expected %s:%s (from %s), got %s:%s. The download was '
-                                  'removed.%s' % (d['source']['location'], expected['algorithm'], expected['digest'],
-                                                  expected['origin'], expected['algorithm'],
-                                                  got[expected['algorithm']], kept))
-            current = download
-            if d['decompress']:
-                raw = new_temp(dest, 'raw')
-                temps.append(raw)
-                decompress(self.module, d['decompress'], current, raw)
-                os.unlink(current)
-                current = raw
-            info = image_info(self.module, current)
-            self.converted = False
-            if d['format'] and info['format'] != d['format']:
-                converted = new_temp(dest, d['format'])
-                temps.append(converted)
-                convert(self.module, current, converted, d['format'])
-                os.unlink(current)
-                current = converted
-                info = image_info(self.module, current)
-                self.converted = True
-            sha256 = file_digests(current)['sha256'] if current != download else got['sha256']
-            os.chmod(current, 0o644)
-            self.module.atomic_move(current, dest, keep_dest_attrs=False)
-            record = self.new_record(expected, got, info, sha256, identity(os.stat(dest)))
-            write_sidecar(self.module, dest, record)
-            return record
-        finally:
-            for path in temps:
-                if os.path.exists(path):
-                    os.unlink(path)
-
-    def facts(self, record, downloaded):
-        d = self.desired
-        dest = d['dest']
-        facts = {'path': dest, 'source': d['source']['location'], 'downloaded': downloaded,
-                 'decompressed': bool(downloaded and d['decompress']), 'decompression': d['decompress'],
-                 'converted': bool(getattr(self, 'converted', False)), 'format': None, 'virtual_size': None,
-                 'size': None, 'checksum': None, 'sha256': None, 'sidecar': sidecar_path(dest),
-                 'transfer': getattr(self, 'stats', None)}
-        if record:
-            info = image_info(self.module, dest)
-            facts.update(format=info['format'], virtual_size=info['virtual_size'], size=os.path.getsize(dest),
-                         checksum=record.get('checksum'), sha256=record.get('sha256'))
-            if downloaded and d['decompress']:
-                facts['decompressor'] = decompressor_text(self.module, d['decompress'])
-        return facts
+def run(module):
+    """The image module's work after the argument spec: fail (with what was planned) or exit with the result."""
+    task = None
+    try:
+        task = ImageTask(module, desired_from_params(module.params))
+        result = task.run()
+    except StrataError as exc:
+        failed = dict(msg=str(exc))
+        if task is not None:
+            for warning in task.warnings:
+                module.warn(warning)
+            failed.update(actions=task.actions)
+        module.fail_json(**failed)
+    for warning in task.warnings:
+        module.warn(warning)
+    module.exit_json(**result)

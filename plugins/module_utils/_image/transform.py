@@ -14,19 +14,14 @@ import json
 import lzma
 import os
 import shutil
-import traceback
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils._image.sums import CHUNK
 
-ZSTANDARD_IMPORT_ERROR = None
 try:
     import zstandard
-    HAS_ZSTANDARD = True
-except ImportError:
+except ImportError:  # optional: zstd is decompressed by the zstd command when there is one
     zstandard = None
-    HAS_ZSTANDARD = False
-    ZSTANDARD_IMPORT_ERROR = traceback.format_exc()
 
 
 def zstd_tool(module):
@@ -34,7 +29,7 @@ def zstd_tool(module):
     path = module.get_bin_path('zstd')
     if path:
         return 'cli', path
-    if HAS_ZSTANDARD:
+    if zstandard is not None:
         return 'zstandard', None
     raise StrataError('Decompressing zstd needs the zstd command (package zstd) or the Python package zstandard '
                       'on the managed node; neither was found')

@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
-from ansible_collections.strata.libvirt.plugins.module_utils._image import cache, source, sums, transfer
+from ansible_collections.strata.libvirt.plugins.module_utils._image import base_volume, cache, source, sums, transfer
 
 H256 = hashlib.sha256(b'x').hexdigest()
 H512 = hashlib.sha512(b'x').hexdigest()
@@ -223,3 +223,35 @@ def test_download_gives_up_with_a_clear_error():
     with pytest.raises(StrataError, match=r'failed after 3 attempts \(retries=2\): connection closed after 3000 of '
                                           r'1048576 bytes'):
         new_transfer(opener, retries=2).download('http://h/a', out, sums.Digests())
+
+
+# ---------------------------------------------------------------- the base volume's plan
+
+IMAGE = {'path': '/c/a.qcow2', 'sha256': H256, 'checksum': 'sha256:' + H256, 'format': 'qcow2'}
+DESIRED = {'volume': {'pool': 'p', 'name': 'a.qcow2'}, 'cluster': None, 'adopt': False}
+
+
+def existing(**kwargs):
+    current = {'exists': True, 'config': {'key': '/p/a.qcow2', 'format': 'qcow2'}, 'owner': {'owned': True, 'cluster': None},
+               'users': [], 'recorded': {'sha256': H256}, 'content_sha256': H256}
+    current.update(kwargs)
+    return current
+
+
+def test_plan_import():
+    plan = base_volume.plan_import({'exists': False}, IMAGE, DESIRED)
+    assert plan.ops() == ['import'] and plan.texts() == [
+        "create volume 'a.qcow2' in pool 'p' as a read-only base volume from /c/a.qcow2"]
+    assert base_volume.plan_import(existing(), IMAGE, DESIRED).actions == []
+    plan = base_volume.plan_import(existing(content_sha256='0' * 64), IMAGE, DESIRED)
+    assert plan.ops() == ['delete', 'import'] and 'it holds another image: %s' % ('0' * 64) in plan.texts()[0]
+    plan = base_volume.plan_import(existing(owner={'owned': False, 'cluster': None}), IMAGE, dict(DESIRED, adopt=True))
+    assert plan.ops() == ['record'] and plan.actions[0].args == {'key': '/p/a.qcow2'}
+    with pytest.raises(StrataError, match='not created by strata.libvirt'):
+        base_volume.plan_import(existing(owner={'owned': False, 'cluster': None}), IMAGE, DESIRED)
+    with pytest.raises(StrataError, match='is the backing file of web1.qcow2'):
+        base_volume.plan_import(existing(content_sha256=None, users=['web1.qcow2']), IMAGE, DESIRED)
+    # check mode before a download: the recorded checksum decides
+    unknown = dict(IMAGE, sha256=None)
+    assert base_volume.plan_import(existing(recorded={'checksum': IMAGE['checksum']}), unknown, DESIRED).actions == []
+    assert base_volume.plan_import(existing(recorded=None), unknown, DESIRED).ops() == ['delete', 'import']
