@@ -4,9 +4,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 module: cloud_init
 short_description: Build a cloud-init NoCloud seed ISO, rewritten only when its content changes
@@ -240,46 +237,13 @@ volume:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.strata.libvirt.plugins.module_utils._batch import module_spec
-from ansible_collections.strata.libvirt.plugins.module_utils._batch import run as run_items
-from ansible_collections.strata.libvirt.plugins.module_utils._common import common_argument_spec
-from ansible_collections.strata.libvirt.plugins.module_utils._seed import DEFAULT_SUDO, prepare_seed, require_pycdlib, seed_label
+from ansible_collections.strata.libvirt.plugins.module_utils._seed.module import run
+from ansible_collections.strata.libvirt.plugins.module_utils._seed.spec import argument_spec
 
 
 def main():
-    item_spec = common_argument_spec()
-    item_spec.update(
-        path=dict(type='path'),
-        pool=dict(type='str'),
-        volume=dict(type='str'),
-        state=dict(type='str', default='present', choices=['present', 'absent']),
-        user_data=dict(type='raw'),
-        hostname=dict(type='str'),
-        fqdn=dict(type='str'),
-        user=dict(type='str'),
-        ssh_authorized_keys=dict(type='list', elements='str', no_log=False),
-        sudo=dict(type='str', default=DEFAULT_SUDO),
-        shell=dict(type='str', default='/bin/bash'),
-        groups=dict(type='list', elements='str'),
-        packages=dict(type='list', elements='str'),
-        ca_certs=dict(type='list', elements='str'),
-        ssh_genkeytypes=dict(type='list', elements='str', no_log=False),
-        write_files=dict(type='list', elements='dict'),
-        runcmd=dict(type='list', elements='raw'),
-        root_password=dict(type='str', no_log=True),
-        locale=dict(type='str'),
-        instance_id=dict(type='str'),
-        meta_data=dict(type='dict'),
-        network_config=dict(type='raw'),
-        mode=dict(type='raw', default='0600'),
-        owner=dict(type='str'),
-        group=dict(type='str'),
-    )
-    module = AnsibleModule(argument_spec=module_spec(item_spec), supports_check_mode=True)
-    require_pycdlib(module)
-    constraints = dict(required_one_of=[('path', 'pool')],
-                       mutually_exclusive=[('path', 'pool'), ('pool', 'owner'), ('pool', 'group')],
-                       required_together=[('pool', 'volume')])
-    run_items(module, item_spec, constraints, seed_label, prepare_seed)
+    module = AnsibleModule(argument_spec=module_spec(argument_spec()), supports_check_mode=True)
+    run(module)
 
 
 if __name__ == '__main__':

@@ -5,9 +5,6 @@
 
 """NoCloud seeds: YAML rendering, user-data helper, redaction, deterministic ISO."""
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
-
 import os
 import time
 
@@ -17,7 +14,7 @@ yaml = pytest.importorskip('yaml')
 pytest.importorskip('pycdlib')
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
-from ansible_collections.strata.libvirt.plugins.module_utils import _seed
+from ansible_collections.strata.libvirt.plugins.module_utils._seed import file_seed, iso, redact, render, spec, volume_seed
 
 CA = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\nQ2E=\n-----END CERTIFICATE-----\n'
 PRIVATE = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n'
@@ -33,21 +30,21 @@ PRIVATE = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----E
     {1: 'int key', 'key with space': 1, '-dash': 2},
 ])
 def test_yaml_round_trip(value):
-    text = _seed.to_yaml(value)
+    text = render.to_yaml(value)
     loaded = yaml.safe_load(text)
     expected = dict((str(k), v) for k, v in value.items())
     assert loaded == expected, text
 
 
 def test_yaml_is_sorted_and_stable():
-    assert _seed.to_yaml({'b': 1, 'a': 2}) == _seed.to_yaml({'a': 2, 'b': 1}) == 'a: 2\nb: 1\n'
+    assert render.to_yaml({'b': 1, 'a': 2}) == render.to_yaml({'a': 2, 'b': 1}) == 'a: 2\nb: 1\n'
 
 
 def test_build_user_data_has_what_the_roles_need():
-    data = _seed.build_user_data(hostname='web1', fqdn='web1.lab.test', user='strata',
-                                 ssh_authorized_keys=['ssh-ed25519 AAAA lab'], packages=['python3'],
-                                 ca_certs=[CA], ssh_genkeytypes=['ed25519'], write_files=[{'path': '/x', 'content': 'y'}],
-                                 runcmd=['true'], extra={'runcmd': [['touch', '/z']], 'timezone': 'UTC'})
+    data = render.build_user_data(hostname='web1', fqdn='web1.lab.test', user='strata',
+                                  ssh_authorized_keys=['ssh-ed25519 AAAA lab'], packages=['python3'],
+                                  ca_certs=[CA], ssh_genkeytypes=['ed25519'], write_files=[{'path': '/x', 'content': 'y'}],
+                                  runcmd=['true'], extra={'runcmd': [['touch', '/z']], 'timezone': 'UTC'})
     assert data['hostname'] == 'web1' and data['fqdn'] == 'web1.lab.test'
     assert data['users'] == [{'name': 'strata', 'lock_passwd': True, 'shell': '/bin/bash',
                               'sudo': 'ALL=(ALL) NOPASSWD:ALL', 'ssh_authorized_keys': ['ssh-ed25519 AAAA lab']}]
@@ -56,22 +53,22 @@ def test_build_user_data_has_what_the_roles_need():
     assert data['ca_certs'] == {'trusted': [CA]}
     assert data['runcmd'] == ['true', ['touch', '/z']]  # lists of the extra dict are appended
     assert data['timezone'] == 'UTC'
-    text = _seed.render_user_data(data)
+    text = render.render_user_data(data)
     assert text.startswith('#cloud-config\n') and yaml.safe_load(text) == data
 
 
 def test_root_password_hash_or_text():
-    assert _seed.build_user_data(root_password='$6$salt$hash')['chpasswd']['users'][0]['type'] == 'hash'
-    assert _seed.build_user_data(root_password='debug')['chpasswd'] == {
+    assert render.build_user_data(root_password='$6$salt$hash')['chpasswd']['users'][0]['type'] == 'hash'
+    assert render.build_user_data(root_password='debug')['chpasswd'] == {
         'expire': False, 'users': [{'name': 'root', 'password': 'debug', 'type': 'text'}]}
 
 
 def test_redaction_of_rendered_user_data():
-    data = _seed.build_user_data(user='strata', root_password='s3cret-pw', ca_certs=[CA],
-                                 extra={'ssh_keys': {'ed25519_private': PRIVATE, 'ed25519_public': 'ssh-ed25519 AAAA'},
-                                        'write_files': [{'path': '/root/.ssh/id', 'content': PRIVATE}],
-                                        'users': [{'name': 'x', 'hashed_passwd': '$6$abc'}]})
-    text = _seed.redact_text(_seed.render_user_data(data))
+    data = render.build_user_data(user='strata', root_password='s3cret-pw', ca_certs=[CA],
+                                  extra={'ssh_keys': {'ed25519_private': PRIVATE, 'ed25519_public': 'ssh-ed25519 AAAA'},
+                                         'write_files': [{'path': '/root/.ssh/id', 'content': PRIVATE}],
+                                         'users': [{'name': 'x', 'hashed_passwd': '$6$abc'}]})
+    text = redact.redact_text(render.render_user_data(data))
     assert 's3cret-pw' not in text and '$6$abc' not in text and 'b3BlbnNzaC1rZXkt' not in text
     assert 'password: <redacted>' in text and 'hashed_passwd: <redacted>' in text
     assert 'lock_passwd: true' in text          # booleans are not secrets
@@ -80,7 +77,7 @@ def test_redaction_of_rendered_user_data():
 
 
 def test_redaction_of_a_dict():
-    red = _seed.redact({'chpasswd': {'list': 'root:pw\nuser:pw2', 'expire': False}, 'token': 'abc',
+    red = redact.redact({'chpasswd': {'list': 'root:pw\nuser:pw2', 'expire': False}, 'token': 'abc',
                         'x': [{'password': 'p'}], 'lock_passwd': True, 'k': PRIVATE})
     assert red['chpasswd'] == {'list': 'root:<redacted>\nuser:<redacted>', 'expire': False}
     assert red['token'] == '<redacted>' and red['x'] == [{'password': '<redacted>'}]
@@ -91,13 +88,13 @@ FILES = {'user-data': '#cloud-config\nhostname: a\n', 'meta-data': 'instance-id:
 
 
 def test_iso_is_deterministic_and_readable():
-    first = _seed.build_iso(FILES)
+    first = iso.build_iso(FILES)
     time.sleep(1.1)
     old_tz = os.environ.get('TZ')
     os.environ['TZ'] = 'America/New_York'
     time.tzset()
     try:
-        second = _seed.build_iso(dict(reversed(list(FILES.items()))))
+        second = iso.build_iso(dict(reversed(list(FILES.items()))))
     finally:
         if old_tz is None:
             del os.environ['TZ']
@@ -105,25 +102,25 @@ def test_iso_is_deterministic_and_readable():
             os.environ['TZ'] = old_tz
         time.tzset()
     assert first == second
-    files, label = _seed.read_iso(first)
+    files, label = iso.read_iso(first)
     assert label == 'cidata' and files == FILES
-    assert _seed.build_iso(dict(FILES, **{'user-data': '#cloud-config\nhostname: b\n'})) != first
+    assert iso.build_iso(dict(FILES, **{'user-data': '#cloud-config\nhostname: b\n'})) != first
 
 
 def test_iso_pycdlib_clock_is_restored():
     import pycdlib.pycdlib
-    _seed.build_iso(FILES)
+    iso.build_iso(FILES)
     assert pycdlib.pycdlib.time is time
 
 
 def test_read_iso_of_garbage():
-    assert _seed.read_iso(b'not an iso') == (None, None)
+    assert iso.read_iso(b'not an iso') == (None, None)
 
 
 def test_network_config_wrapped():
-    text = _seed.render_network_config({'version': 2, 'ethernets': {'eth0': {'dhcp4': True}}})
+    text = render.render_network_config({'version': 2, 'ethernets': {'eth0': {'dhcp4': True}}})
     assert yaml.safe_load(text) == {'network': {'version': 2, 'ethernets': {'eth0': {'dhcp4': True}}}}
-    assert _seed.render_network_config(None) is None
+    assert render.render_network_config(None) is None
 
 
 @pytest.mark.parametrize('mode, ok', [('0600', 0o600), ('640', 0o640), (0o600, 0o600), ('0644', None), ('0606', None),
@@ -131,13 +128,61 @@ def test_network_config_wrapped():
 def test_parse_mode(mode, ok):
     if ok is None:
         with pytest.raises(StrataError):
-            _seed.parse_mode(mode)
+            spec.parse_mode(mode)
     else:
-        assert _seed.parse_mode(mode) == ok
+        assert spec.parse_mode(mode) == ok
 
 
 def test_write_atomic(tmp_path):
     target = str(tmp_path / 'seed.iso')
-    _seed.write_atomic(target, b'abc', 0o600)
+    file_seed.write_atomic(target, b'abc', 0o600)
     assert open(target, 'rb').read() == b'abc' and os.stat(target).st_mode & 0o777 == 0o600
     assert os.listdir(str(tmp_path)) == ['seed.iso']
+
+
+# ---------------------------------------------------------------- the plans (pure)
+
+def desired_seed(target, **kwargs):
+    desired = {'state': 'present', 'target': target, 'cluster': None, 'adopt': False, 'mode': 0o600, 'owner': None,
+               'group': None, 'files': dict(FILES), 'iso': b'ISO'}
+    desired.update(kwargs)
+    return desired
+
+
+def test_plan_file_seed():
+    target = {'path': '/s/a.iso', 'pool': None, 'volume': None}
+    new = {'exists': False, 'data': None, 'files': None, 'mode': None, 'ids': None, 'wanted_ids': (-1, -1),
+           'directory': True}
+    plan = file_seed.plan_file_seed(new, desired_seed(target))
+    assert plan.texts() == ['create /s/a.iso (NoCloud seed, 3 bytes)'] and plan.actions[0].args['data'] == b'ISO'
+    assert plan.diff.diff()['before'] == '' and plan.diff.diff()['after_header'] == '/s/a.iso (after)'
+    with pytest.raises(StrataError, match="^Option path: the directory '/s' does not exist"):
+        file_seed.plan_file_seed(dict(new, directory=False), desired_seed(target))
+    same = dict(new, exists=True, data=b'ISO', files=dict(FILES), mode=0o640, ids=(0, 0), wanted_ids=(-1, 7))
+    assert file_seed.plan_file_seed(same, desired_seed(target)).texts() == [
+        'set mode 0640 -> 0600, owner 0:0 -> 0:7 of /s/a.iso']
+    old = dict(same, data=b'OLD', files=dict(FILES, **{'user-data': 'x'}))
+    assert file_seed.plan_file_seed(old, desired_seed(target)).texts() == ['rewrite /s/a.iso (changed: user-data)']
+    assert file_seed.plan_file_seed(dict(old, files={}), desired_seed(target)).texts() == [
+        'rewrite /s/a.iso (changed: meta-data, user-data)']
+    assert file_seed.plan_file_seed(dict(old, files=dict(FILES)), desired_seed(target)).texts() == [
+        'rewrite /s/a.iso (changed: ISO layout)']
+    gone = desired_seed(target, state='absent', files=None, iso=None)
+    assert file_seed.plan_file_seed(old, gone).ops() == ['remove'] and file_seed.plan_file_seed(new, gone).actions == []
+
+
+def test_plan_volume_seed():
+    target = {'path': None, 'pool': 'p', 'volume': 's.iso'}
+    new = {'exists': False, 'files': None, 'data': None, 'key': None, 'owner': None, 'adopt_text': None, 'path': None}
+    plan = volume_seed.plan_volume_seed(new, desired_seed(target, cluster='c'))
+    assert plan.texts() == ["create seed volume 's.iso' in pool 'p' (NoCloud seed, 3 bytes)"]
+    assert plan.actions[0].args == {'replace': False, 'cluster': 'c'}
+    have = dict(new, exists=True, files=dict(FILES), data=b'ISO', key='/p/s.iso', owner={'owned': True, 'cluster': 'c'})
+    assert volume_seed.plan_volume_seed(have, desired_seed(target)).actions == []
+    adopt = volume_seed.plan_volume_seed(dict(have, adopt_text='adopt it'), desired_seed(target))
+    assert adopt.ops() == ['record'] and adopt.actions[0].args == {'key': '/p/s.iso', 'cluster': 'c'}
+    replace = volume_seed.plan_volume_seed(dict(have, data=b'OLD'), desired_seed(target))
+    assert replace.texts() == ["replace seed volume 's.iso' in pool 'p' (changed: ISO layout)"]
+    gone = desired_seed(target, state='absent', files=None, iso=None)
+    assert volume_seed.plan_volume_seed(have, gone).actions[0].args == {'key': '/p/s.iso'}
+    assert volume_seed.plan_volume_seed(new, gone).actions == []
