@@ -33,7 +33,9 @@ sys.path.insert(0, os.path.join(ROOT, '.collections'))
 
 libvirt = pytest.importorskip('libvirt')
 
-from ansible_collections.strata.libvirt.plugins.module_utils import _connection, _startup  # noqa: E402
+from ansible_collections.strata.libvirt.plugins.module_utils import _connection  # noqa: E402
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.engine import Engine  # noqa: E402
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.spec import normalize  # noqa: E402
 
 NET = 'strata-su'
 # ~50 s to cloud-init done for one guest on an idle 2-core machine; far more while other guests boot
@@ -199,13 +201,13 @@ def cluster(key):
 
 
 def run(lab, check=False, **params):
-    config = _startup.normalize(dict(params, uri=lab['uri']))
+    config = normalize(dict(params, uri=lab['uri']))
 
     def lock():
         return _connection.hypervisor_lock(os.path.join(lab['work'], 'state'), lab['uri'], 60)
 
-    return _startup.Engine(config, lab['conn'], progress=lambda line: print(line, flush=True), lock=lock,
-                           check_mode=check).run()
+    return Engine(config, lab['conn'], progress=lambda line: print(line, flush=True), lock=lock,
+                  check_mode=check).run()
 
 
 def ev(result, name, prefix):
