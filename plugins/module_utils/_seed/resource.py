@@ -15,7 +15,7 @@ from ansible_collections.strata.libvirt.plugins.module_utils._seed.redact import
 from ansible_collections.strata.libvirt.plugins.module_utils._seed.spec import desired_from_params
 
 
-def diff_text(files, redacted_user_data=None):
+def diff_text(files):
     """One text of the seed's files for diff mode, user-data redacted."""
     if files is None:
         return ''
@@ -25,7 +25,7 @@ def diff_text(files, redacted_user_data=None):
             continue
         text = files[name]
         if name == 'user-data':
-            text = redacted_user_data if redacted_user_data is not None else redact_text(text)
+            text = redact_text(text)
         parts.append('# --- %s\n%s' % (name, text))
     return ''.join(parts)
 
