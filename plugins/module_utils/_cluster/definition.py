@@ -20,7 +20,7 @@ import re
 from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
-from ansible_collections.strata.libvirt.plugins.module_utils import _startup
+from ansible_collections.strata.libvirt.plugins.module_utils._startup import spec as _startup
 
 NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
 VM_NAME_RE = re.compile(r'^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$')

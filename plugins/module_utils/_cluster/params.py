@@ -22,7 +22,7 @@ from ansible_collections.strata.libvirt.plugins.module_utils import _spec_check
 from ansible_collections.strata.libvirt.plugins.module_utils import _network
 from ansible_collections.strata.libvirt.plugins.module_utils import _pool
 from ansible_collections.strata.libvirt.plugins.module_utils import _volume
-from ansible_collections.strata.libvirt.plugins.module_utils import _startup
+from ansible_collections.strata.libvirt.plugins.module_utils._startup import spec as _startup
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import definition as d
 from ansible_collections.strata.libvirt.plugins.module_utils._domain import spec as _domain_spec
 from ansible_collections.strata.libvirt.plugins.module_utils._seed import spec as _seed_spec

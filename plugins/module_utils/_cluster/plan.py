@@ -28,7 +28,7 @@ from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils import _imagemap
-from ansible_collections.strata.libvirt.plugins.module_utils import _startup
+from ansible_collections.strata.libvirt.plugins.module_utils._startup import graph as _startup_graph
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import definition as d
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import host
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import params
@@ -142,7 +142,7 @@ def _ordering(found, vms, prefix):
                 bad_after = True
     graph = None
     if not bad_after and vms and len(set(names)) == len(names):
-        graph = found.guard(_startup.build_graph, [
+        graph = found.guard(_startup_graph.build_graph, [
             {'name': vm['name'], 'after': vm['_after'] or [],
              'tier': vm['_tier'] if (vm['_tier'] is not None or vm['_after']) else 0} for vm in vms])
     by_name = dict((vm['name'], vm) for vm in vms)
