@@ -83,7 +83,7 @@ def normalise_resources(values, what):
     if values.get('memory') is not None:
         memory = values['memory']
         # a bare number is MiB (as libvirt's <memory unit='MiB'>); with a unit, libvirt's units
-        nbytes = int(memory) * MIB if str(memory).strip().isdigit() else _validate.size(memory, '%s: memory' % what)
+        nbytes = _validate.memory_bytes(memory, '%s: memory' % what)
         if nbytes % MIB:
             raise StrataError('%s: memory %r is not a whole number of MiB' % (what, memory))
         result['memory_mib'] = nbytes // MIB

@@ -69,6 +69,23 @@ def size(value, option):
     return result
 
 
+def memory_bytes(value, option='memory'):
+    """512 / '512' (MiB), '2G', '1536MiB' -> bytes; a multiple of 1 KiB and more than 0."""
+    if isinstance(value, bool):
+        raise StrataError('Option %s: invalid memory size %r' % (option, value))
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip('-').isdigit()):
+        number = int(value)
+        if number <= 0:
+            raise StrataError('Option %s: %r must be greater than 0 (a plain number is MiB)' % (option, value))
+        return number * 1024 ** 2
+    if isinstance(value, str) and value.strip().startswith('-'):
+        raise StrataError('Option %s: %r must be greater than 0' % (option, value))
+    nbytes = size(value, option)
+    if nbytes % 1024:
+        raise StrataError('Option %s: %r is not a whole number of KiB' % (option, value))
+    return nbytes
+
+
 def human_size(nbytes):
     """35G-style text for messages (exact when possible)."""
     for unit, factor in (('T', 1024 ** 4), ('G', 1024 ** 3), ('M', 1024 ** 2), ('K', 1024)):

@@ -12,7 +12,6 @@ reported with all its problems at once.
 Private to strata.libvirt; no compatibility promise.
 """
 
-import copy
 import hashlib
 import ipaddress
 import re
@@ -88,19 +87,6 @@ def as_list(value):
     if isinstance(value, (list, tuple)):
         return list(value)
     return [value]
-
-
-def merge(base, extra):
-    """cloud-init deep merge: dicts merge, lists are appended, other values replace."""
-    result = copy.deepcopy(base)
-    for key, value in (extra or {}).items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = merge(result[key], value)
-        elif isinstance(value, list) and isinstance(result.get(key), list):
-            result[key] = result[key] + copy.deepcopy(value)
-        else:
-            result[key] = copy.deepcopy(value)
-    return result
 
 
 class Problems(object):

@@ -17,6 +17,7 @@ from ansible_collections.strata.libvirt.plugins.module_utils import _imagemap
 from ansible_collections.strata.libvirt.plugins.module_utils import _probes
 from ansible_collections.strata.libvirt.plugins.module_utils import _validate
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import definition as d
+from ansible_collections.strata.libvirt.plugins.module_utils._seed.render import merge
 
 
 def default_probes(user, key_file):
@@ -101,7 +102,7 @@ def resolve(scope, index, raw):
         'volume': '%s.qcow2' % domain,
         'seed_volume': '%s-seed.iso' % domain,
         'console_log': '%s/%s-console.log' % (scope.console_dir.rstrip('/'), domain),
-        'user_data': d.merge(scope.user_data, _user_data(problems, raw, where)),
+        'user_data': merge(scope.user_data, _user_data(problems, raw, where)),
         'groups': _groups(problems, raw, where),
         '_tier': tier,
         '_after': after,

@@ -79,23 +79,6 @@ def argument_spec():
     return spec
 
 
-def memory_bytes(value, option='memory'):
-    """512 / '512' (MiB), '2G', '1536MiB' -> bytes; a multiple of 1 KiB and more than 0."""
-    if isinstance(value, bool):
-        raise StrataError('Option %s: invalid memory size %r' % (option, value))
-    if isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip('-').isdigit()):
-        number = int(value)
-        if number <= 0:
-            raise StrataError('Option %s: %r must be greater than 0 (a plain number is MiB)' % (option, value))
-        return number * 1024 ** 2
-    if isinstance(value, str) and value.strip().startswith('-'):
-        raise StrataError('Option %s: %r must be greater than 0' % (option, value))
-    nbytes = _validate.size(value, option)
-    if nbytes % 1024:
-        raise StrataError('Option %s: %r is not a whole number of KiB' % (option, value))
-    return nbytes
-
-
 def _disk_targets(disks):
     """Give every disk without a target the next free name for its bus (vda, vdb, sda, hda...)."""
     used = set(d['target'] for d in disks if d['target'])
@@ -208,7 +191,7 @@ def _structured_config(params):
     if params.get('type') is not None:
         config['type'] = params['type']
     if params.get('memory') is not None:
-        config['memory'] = memory_bytes(params['memory'])
+        config['memory'] = _validate.memory_bytes(params['memory'])
     if params.get('vcpus') is not None:
         if params['vcpus'] <= 0:
             raise StrataError('Option vcpus: %r must be greater than 0' % params['vcpus'])

@@ -105,12 +105,12 @@ def to_yaml(data):
 
 # ---------------------------------------------------------------- user-data the roles need
 
-def _merge(base, extra):
-    """Deep merge: dicts merge, lists concatenate, anything else from extra wins."""
+def merge(base, extra):
+    """cloud-config deep merge: dicts merge, lists concatenate, anything else from extra wins."""
     result = copy.deepcopy(base)
-    for key, value in extra.items():
+    for key, value in (extra or {}).items():
         if isinstance(result.get(key), dict) and isinstance(value, dict):
-            result[key] = _merge(result[key], value)
+            result[key] = merge(result[key], value)
         elif isinstance(result.get(key), list) and isinstance(value, list):
             result[key] = result[key] + copy.deepcopy(value)
         else:
@@ -158,7 +158,7 @@ def build_user_data(hostname=None, fqdn=None, user=None, ssh_authorized_keys=Non
         kind = 'hash' if root_password.startswith('$') else 'text'
         data['chpasswd'] = {'expire': False, 'users': [{'name': 'root', 'password': root_password, 'type': kind}]}
     if extra:
-        data = _merge(data, extra)
+        data = merge(data, extra)
     return data
 
 

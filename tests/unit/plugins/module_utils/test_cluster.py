@@ -285,3 +285,29 @@ def test_default_probes_of_the_cluster():
     assert startup['strata-t-gateway']['probes'][0]['type'] == 'http'  # its own probes win
     found = planner.problems(cluster(default_probes=[{'type': 'tcp'}]), IMAGE_MAP)
     assert any('a tcp probe needs a port' in p for p in found), found
+
+
+def test_resources_that_no_vm_can_have():
+    found = planner.problems(cluster(vms=[{'name': 'a', 'ip': '10.250.0.10', 'memory': 0},
+                                          {'name': 'b', 'ip': '10.250.0.11', 'vcpus': 0}]), IMAGE_MAP)
+    assert any("VM 'a': memory: 0 must be greater than 0" in p for p in found), found
+    assert any("VM 'b': vcpus 0 is not a positive integer" in p for p in found), found
+
+
+def test_a_missing_cidr_is_required():
+    found = planner.problems(cluster(network={'domain': 't.test'}), IMAGE_MAP)
+    assert 'network.cidr: required, the IPv4 subnet of the network such as 10.250.0.0/24' in found, found
+
+
+def test_the_modules_own_checks_run_on_their_options():
+    # a bare-number disk of 0 passes the definition's size rules only to be refused by the volume module's own code
+    plan = planner.build(cluster(vms=[{'name': 'a', 'ip': '10.250.0.10'}]), IMAGE_MAP)
+    assert plan['problems'] == []
+    bad = dict(plan, network=dict(plan['network'], address='10.250.0.1'))
+    found = params_check(bad)
+    assert any(p.startswith('module network: ') and 'address' in p for p in found), found
+
+
+def params_check(plan):
+    from ansible_collections.strata.libvirt.plugins.module_utils._cluster import params
+    return params.check(params.module_params(plan))

@@ -15,7 +15,8 @@ pytest.importorskip('lxml')
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils import _ownership
 from ansible_collections.strata.libvirt.plugins.module_utils._domain.compare import xml_differences
-from ansible_collections.strata.libvirt.plugins.module_utils._domain.spec import desired_from_params, memory_bytes
+from ansible_collections.strata.libvirt.plugins.module_utils._domain.spec import desired_from_params
+from ansible_collections.strata.libvirt.plugins.module_utils._validate import memory_bytes
 from ansible_collections.strata.libvirt.plugins.module_utils._domain.facts import domain_facts
 from ansible_collections.strata.libvirt.plugins.module_utils._domain.plan import plan_domain
 from ansible_collections.strata.libvirt.plugins.module_utils._domain.read import missing_log_dir
