@@ -15,6 +15,8 @@ Private to strata.libvirt; no compatibility promise.
 
 from ansible.module_utils.common.text.converters import to_text
 
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster.definition import Problems
+
 MIB = 1024 ** 2
 
 
@@ -33,15 +35,6 @@ def memory_problems(problems, vms, host):
         if needed > int(host['memory_available_mib']):
             problems.add('memory: the VMs not yet running need %d MiB, the host has %d MiB available'
                          % (needed, int(host['memory_available_mib'])))
-
-
-class _List(object):
-    def __init__(self):
-        self.items = []
-
-    def add(self, text):
-        if text not in self.items:
-            self.items.append(text)
 
 
 def parse_probe(lines):
@@ -87,7 +80,7 @@ def findings(plan, probe_lines, options=None):
     running = [name for name in (facts.get('running') or '').split(',') if name]
     host = {'memory_total_mib': _int(facts.get('mem_total_kb')) // 1024,
             'memory_available_mib': _int(facts.get('mem_available_kb')) // 1024, 'running': running}
-    problems = _List()
+    problems = Problems()
     for text in plan.get('problems') or []:
         problems.add(text)
     if wanted == 'kvm' and not kvm_usable:
