@@ -14,6 +14,7 @@ from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster.definition import as_list as _as_list
 
+
 def _parse_at(text):
     try:
         return datetime.datetime.strptime(to_text(text), '%Y-%m-%dT%H:%M:%S.%fZ')

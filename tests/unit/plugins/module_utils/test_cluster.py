@@ -169,7 +169,7 @@ def test_bad_network_and_ca():
     found = planner.problems(cluster(network={'cidr': 'x'}), IMAGE_MAP)
     assert any("network.cidr: 'x'" in p for p in found), found
     found = planner.problems(cluster(network={'cidr': '10.250.0.0/24', 'mode': 'bridge',
-                                               'dhcp_range': {'start': '10.250.0.1', 'end': '10.250.1.5'}}), IMAGE_MAP)
+                                           'dhcp_range': {'start': '10.250.0.1', 'end': '10.250.1.5'}}), IMAGE_MAP)
     text = '\n'.join(found)
     assert "network.mode: 'bridge'" in text and 'dhcp_range.end: 10.250.1.5 is outside' in text
     assert 'contains the gateway 10.250.0.1' in text
@@ -279,7 +279,7 @@ def test_summary_table():
 
 def test_default_probes_of_the_cluster():
     plan = planner.plan(cluster(default_probes=[{'type': 'ssh', 'user': 'strata'}, {'type': 'cloud_init'}]), IMAGE_MAP,
-                         {'probe_key_file': '/k'})
+                        {'probe_key_file': '/k'})
     startup = dict((vm['name'], vm) for vm in plan['startup_vms'])
     assert startup['strata-t-web1']['probes'] == [{'type': 'ssh', 'user': 'strata', 'key_file': '/k'}, {'type': 'cloud_init'}]
     assert startup['strata-t-gateway']['probes'][0]['type'] == 'http'  # its own probes win

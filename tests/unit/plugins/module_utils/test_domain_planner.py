@@ -174,7 +174,7 @@ def test_disk_targets_assigned_per_bus():
 
 def test_new_domain_gets_defaults_and_no_graphics():
     plan = plan_domain(current(None, sources={0: {'format': 'qcow2'}}),
-                               desired(memory=512, state='running', disks=[{'volume': 'vms/vm1.qcow2'}]))
+                       desired(memory=512, state='running', disks=[{'volume': 'vms/vm1.qcow2'}]))
     assert plan.ops() == ['define', 'start']
     xml = plan.actions[0].args['xml']
     assert '<graphics' not in xml and "<channel type=\"unix\">" in xml.replace("'", '"')
@@ -247,7 +247,7 @@ def test_changed_interface_keeps_its_mac():
 
 def test_disks_list_is_authoritative():
     plan = plan_domain(current(sources={0: {'format': 'raw'}}),
-                               desired(disks=[{'file': '/data/other.img'}]))
+                       desired(disks=[{'file': '/data/other.img'}]))
     root = parse_xml(plan.actions[0].args['xml'])
     disks = root.findall('devices/disk')
     assert len(disks) == 1 and disks[0].find('source').get('file') == '/data/other.img'
@@ -348,7 +348,7 @@ def test_missing_console_log_directory_is_created_before_the_start():
     state = current(None, sources={0: {'format': 'qcow2'}})
     state['console_log_dir'] = '/srv/consoles'
     plan = plan_domain(state, desired(memory=512, state='running', disks=[{'volume': 'vms/vm1.qcow2'}],
-                                              console_log='/srv/consoles/vm1.log'))
+                                      console_log='/srv/consoles/vm1.log'))
     assert plan.ops() == ['define', 'log_dir', 'start']
     assert plan.texts()[1] == 'create directory /srv/consoles for the console log'
     assert plan.diff.diff()['after']['console_log_dir'] == '/srv/consoles: directory, mode 0755'
