@@ -169,7 +169,7 @@ def test_bad_network_and_ca():
     found = planner.problems(cluster(network={'cidr': 'x'}), IMAGE_MAP)
     assert any("network.cidr: 'x'" in p for p in found), found
     found = planner.problems(cluster(network={'cidr': '10.250.0.0/24', 'mode': 'bridge',
-                                           'dhcp_range': {'start': '10.250.0.1', 'end': '10.250.1.5'}}), IMAGE_MAP)
+                                              'dhcp_range': {'start': '10.250.0.1', 'end': '10.250.1.5'}}), IMAGE_MAP)
     text = '\n'.join(found)
     assert "network.mode: 'bridge'" in text and 'dhcp_range.end: 10.250.1.5 is outside' in text
     assert 'contains the gateway 10.250.0.1' in text
