@@ -13,8 +13,6 @@
 The logic lives in module_utils/_imagemap.py (one place); errors become AnsibleFilterError.
 """
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 

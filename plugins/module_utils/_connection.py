@@ -8,8 +8,6 @@
 Private to strata.libvirt; no compatibility promise.
 """
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
 
 import contextlib
 import errno

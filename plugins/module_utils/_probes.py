@@ -13,8 +13,6 @@ deadlines. Nothing here imports Ansible: the boot-time service runs this file wi
 Private to strata.libvirt; no compatibility promise.
 """
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
 
 import base64
 import json

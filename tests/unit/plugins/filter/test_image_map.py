@@ -5,8 +5,6 @@
 
 """The image map filters, as the roles call them (controller side)."""
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
 
 import pytest
 

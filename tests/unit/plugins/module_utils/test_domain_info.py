@@ -5,8 +5,6 @@
 
 """domain_info's pure parts: the selection filters and the uptime from a pid file and /proc."""
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
 
 import os
 

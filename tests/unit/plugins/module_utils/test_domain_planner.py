@@ -5,8 +5,6 @@
 
 """The domain planner and the domain XML normalise/compare/render, as pure functions: no libvirt."""
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
 
 import pytest
 

@@ -5,8 +5,6 @@
 
 """The image map: labels, aliases, sizes, errors."""
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
 
 import pytest
 

@@ -5,8 +5,6 @@
 
 """Readiness probes against real servers on 127.0.0.1 and address discovery on test:///default."""
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
 
 import socket
 import sys

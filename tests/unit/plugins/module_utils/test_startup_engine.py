@@ -6,8 +6,6 @@
 """The startup engine end to end against libvirt's test:///default driver (no fake libvirt),
 with probes against real sockets on 127.0.0.1; and the boot service's entry point."""
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
 
 import json
 import socket

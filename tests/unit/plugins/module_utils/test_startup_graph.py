@@ -5,8 +5,6 @@
 
 """The startup engine's pure part: validation, the dependency graph and its tiers."""
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
 
 import pytest
 

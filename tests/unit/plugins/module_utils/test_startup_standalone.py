@@ -6,8 +6,6 @@
 """The boot_order role copies a list of module_utils files to the hypervisor and runs them without
 Ansible: prove that exactly those files, with `ansible` unimportable, run the entry point."""
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
 
 import json
 import os

@@ -11,8 +11,6 @@ its own connection) see one hypervisor, and the next test starts from libvirt's 
 state (one 'default' network, one 'default-pool' pool, one 'test' domain).
 """
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
 
 import json
 

@@ -5,8 +5,6 @@
 
 """strata.libvirt.domain and domain_info end to end against libvirt's test:///default driver."""
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
 
 import pytest
 

@@ -5,8 +5,6 @@
 
 """strata.libvirt.startup as a module, in-process against libvirt's test:///default driver."""
 
-from __future__ import (absolute_import, division, print_function)
-__metaclass__ = type
 
 import pytest
 import yaml
