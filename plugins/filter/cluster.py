@@ -5,38 +5,15 @@
 
 """The cluster filters, used by the roles on the controller (each documented in plugins/filter/<name>.yml).
 
-The logic lives in module_utils/_cluster/; its errors become AnsibleFilterError.
+The logic lives in module_utils/_cluster/; plugin_utils/_filters turns its errors into AnsibleFilterError.
 """
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import definition
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import host
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import plan
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import summary
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import teardown
-
-
-def _plain(value):
-    """Templated containers (lazy lists and dicts of ansible-core 2.19) as plain Python ones."""
-    if isinstance(value, dict):
-        return dict((k, _plain(v)) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _filter(func):
-    """A filter of plain values; a StrataError becomes an AnsibleFilterError with the same message."""
-    def wrapper(*args):
-        try:
-            return func(*[_plain(a) for a in args])
-        except StrataError as exc:
-            raise AnsibleFilterError(str(exc))
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
-    return wrapper
+from ansible_collections.strata.libvirt.plugins.plugin_utils._filters import filter_function
 
 
 def cluster_plan(strata_cluster, image_map, options=None):
@@ -47,8 +24,8 @@ def cluster_problems(strata_cluster, image_map, options=None):
     return plan.problems(strata_cluster, image_map, options or {})
 
 
-def cluster_summary(cluster_plan_, startup_result=None, check_mode=False):
-    return summary.summary(cluster_plan_, startup_result, bool(check_mode))
+def cluster_summary(cluster_plan_, startup_results=None, check_mode=False):
+    return summary.summary(cluster_plan_, startup_results, bool(check_mode))
 
 
 def cluster_host_findings(cluster_plan_, probe_lines, options=None):
@@ -64,7 +41,7 @@ def cluster_leftover_volumes(cluster_plan_, foreign=None, removed=None):
 
 class FilterModule(object):
     def filters(self):
-        return dict((name, _filter(func)) for name, func in {
+        return dict((name, filter_function(func)) for name, func in {
             'cluster_plan': cluster_plan,
             'cluster_problems': cluster_problems,
             'cluster_set_virt_type': plan.set_virt_type,

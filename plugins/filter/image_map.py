@@ -14,35 +14,18 @@ The logic lives in module_utils/_imagemap.py (one place); errors become AnsibleF
 """
 
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils import _imagemap
-
-
-def _call(func, *args, **kwargs):
-    try:
-        return func(*args, **kwargs)
-    except StrataError as exc:
-        raise AnsibleFilterError(str(exc))
-
-
-def resolve_image(image_map, label=None):
-    return _call(_imagemap.resolve_image, image_map, label)
-
-
-def resolve_vm(image_map, vm):
-    return _call(_imagemap.resolve_vm, image_map, vm)
+from ansible_collections.strata.libvirt.plugins.plugin_utils._filters import filter_function
 
 
 def resolve_resources(image_map, size=None, overrides=None):
-    return _call(_imagemap.resolve_resources, image_map, size=size, overrides=overrides)
+    return _imagemap.resolve_resources(image_map, size=size, overrides=overrides)
 
 
 class FilterModule(object):
     def filters(self):
         return {
-            'resolve_image': resolve_image,
-            'resolve_vm': resolve_vm,
-            'resolve_resources': resolve_resources,
+            'resolve_image': filter_function(_imagemap.resolve_image),
+            'resolve_vm': filter_function(_imagemap.resolve_vm),
+            'resolve_resources': filter_function(resolve_resources),
         }

@@ -77,5 +77,6 @@ def session(uri=None, state_dir=_connection.DEFAULT_STATE_DIR, lock_timeout=_con
 def module_session(module, params=None, hold_lock=True, registry=True):
     """session() with a module's connection options (uri, state_dir, lock_timeout)."""
     params = module.params if params is None else params
+    timeout = params.get('lock_timeout')
     return session(params.get('uri'), params.get('state_dir') or _connection.DEFAULT_STATE_DIR,
-                   params.get('lock_timeout') or _connection.DEFAULT_LOCK_TIMEOUT, module, hold_lock, registry)
+                   _connection.DEFAULT_LOCK_TIMEOUT if timeout is None else timeout, module, hold_lock, registry)

@@ -17,6 +17,7 @@ import ipaddress
 import re
 
 from ansible.module_utils.common.text.converters import to_text
+from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils._startup import spec as _startup
@@ -108,8 +109,27 @@ class Problems(object):
             return None
 
 
+def flag(problems, value, where, default):
+    """value as a boolean (yes/no/true/false/1/0 as Ansible reads them); default when unset."""
+    if value is None:
+        return default
+    try:
+        return boolean(value, strict=True)
+    except TypeError:
+        problems.add('%s: %r is not a boolean (true or false)' % (where, value))
+        return default
+
+
+def label(problems, value, where):
+    """An image label (a string), or None (the default) with a problem when it is something else."""
+    if value is None or isinstance(value, str):
+        return value
+    problems.add('%s: %r is not an image label' % (where, value))
+    return None
+
+
 def unknown_keys(problems, value, known, where):
-    unknown = sorted(k for k in value if k not in known)
+    unknown = sorted(to_text(k) for k in value if k not in known)
     if unknown:
         problems.add('%s: unknown key(s) %s (known: %s)' % (where, ', '.join(unknown), ', '.join(known)))
 
@@ -171,7 +191,8 @@ def network(problems, cluster, name):
     unknown_keys(problems, raw, NETWORK_KEYS, 'network')
     net = {'name': raw.get('name') or '%s-net' % name, 'mode': raw.get('mode') or DEFAULTS['network_mode'],
            'domain': raw.get('domain'), 'bridge': raw.get('bridge'),
-           'autostart': raw.get('autostart', DEFAULTS['network_autostart']), 'mtu': raw.get('mtu')}
+           'autostart': flag(problems, raw.get('autostart'), 'network.autostart', DEFAULTS['network_autostart']),
+           'mtu': raw.get('mtu')}
     if not NAME_RE.match(to_text(net['name'])):
         problems.add("network.name: invalid name %r; use only letters, digits, '.', '_' and '-'" % (net['name'],))
     if net['mode'] not in NETWORK_MODES:
@@ -232,10 +253,11 @@ def ssh_keys(problems, cluster, options):
         text = to_text(key).strip()
         if text and text not in keys:
             keys.append(text)
-    if not keys and options.get('require_keys', True):
-        problems.add('ssh_public_keys: give at least one public key (or ssh_private_key_file with key generation), '
-                     'or nobody can log into the VMs')
     return keys
+
+
+NO_KEY = ('ssh_public_keys: give at least one public key (or ssh_private_key_file with key generation), '
+          'or nobody can log into the VMs')
 
 
 def ca_certs(problems, cluster):

@@ -7,13 +7,14 @@
 libraries) and the disks smaller than their image.
 
     findings(plan, probe_lines, options) -> {problems, warnings, virt_type, kvm_usable, memory_total_mib,
-                                             memory_available_mib, running, systemd, facts}
+                                             memory_available_mib, running, systemd, virt (the probe's facts)}
     small_disks(plan, image_results)     -> one message per VM whose disk is smaller than its image
 
 Private to strata.libvirt; no compatibility promise.
 """
 
 from ansible.module_utils.common.text.converters import to_text
+from ansible.module_utils.common.text.formatters import bytes_to_human
 
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster.definition import Problems
 
@@ -124,18 +125,8 @@ def findings(plan, probe_lines, options=None):
         'memory_available_mib': host['memory_available_mib'],
         'running': running,
         'systemd': facts.get('systemd') == 'yes',
-        'facts': facts,
+        'virt': facts,
     }
-
-
-def _human(nbytes):
-    """Bytes as Ansible's human_readable filter shows them (e.g. 4.00 GB)."""
-    value = float(nbytes)
-    for unit in ('Bytes', 'KB', 'MB', 'GB', 'TB', 'PB'):
-        if abs(value) < 1024 or unit == 'PB':
-            return '%.2f %s' % (value, unit)
-        value /= 1024
-    return '%.2f PB' % value  # pragma: no cover
 
 
 def small_disks(plan, image_results):
@@ -145,5 +136,6 @@ def small_disks(plan, image_results):
     for vm in plan.get('vms') or []:
         size = _int(((image_results or {}).get(vm['image']) or {}).get('virtual_size'))
         if size and _int(vm.get('disk_bytes')) < size:
-            out.append('%s (%s < %s of %s)' % (vm['name'], _human(vm['disk_bytes']), _human(size), vm['image']))
+            disk = bytes_to_human(_int(vm.get('disk_bytes')))
+            out.append('%s (%s < %s of %s)' % (vm['name'], disk, bytes_to_human(size), vm['image']))
     return out

@@ -50,9 +50,9 @@ def _with_uri(plan, options):
 
 
 def _optional(options, **values):
-    """options with the values that are set (not None, not empty)."""
+    """options with the values that are set (not None, empty or 0: those leave the module's default)."""
     for key, value in values.items():
-        if value not in (None, '', [], {}):
+        if value:
             options[key] = value
     return options
 

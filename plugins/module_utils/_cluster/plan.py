@@ -8,16 +8,18 @@ need, built once per play and host by the strata.libvirt.cluster_plan filter.
 
     build(cluster, image_map, options)  -> the plan; plan['problems'] lists every problem ([] when sound)
     problems(cluster, image_map, options) -> the problems alone
-    plan(cluster, image_map, options)   -> the plan, or StrataError listing every problem
     set_virt_type(plan, virt_type)      -> the plan with the virtualisation type decided (cluster says auto)
 
-`options` (all optional): `extra_ssh_public_keys`, `require_keys` (default true), `probe_key_file` (private key on
-the hypervisor for the default SSH login probe), `virt_type` (the host's choice when the cluster says auto),
-`startup_log` (the startup log's path), `host` ({memory_total_mib, memory_available_mib, running}) for the
-memory checks.
+`options` (all optional): `extra_ssh_public_keys`, `require_keys` (default true: no key at all is one of the
+problems; false: it is only in plan['key_problems']), `probe_key_file` (private key on the hypervisor for the
+default SSH login probe), `virt_type` (the host's choice when the cluster says auto), `startup_log` (the startup
+log's path), `host` ({memory_total_mib, memory_available_mib, running}) for the memory checks, `inputs_digest`
+(kept in the plan: what the roles compare to know whether a plan of this play is still current).
 
 The plan carries the options of every module the roles run (plan['params']), each checked with that module's own
-argument spec and desired-state code, so "checked before any change" means what the modules accept.
+argument spec and desired-state code (plan['params_problems']; while the virtualisation type is open, the domains
+are checked as TCG domains, which have every option a KVM domain has), so "checked before any change" means what
+the modules accept. plan['problems'] holds the definition's own problems and those, each once.
 
 Private to strata.libvirt; no compatibility promise.
 """
@@ -39,16 +41,6 @@ from ansible_collections.strata.libvirt.plugins.module_utils._image import cache
 def problems(cluster, image_map, options=None):
     """Every problem of the definition (and, with options.host, of the host's memory), as messages."""
     return build(cluster, image_map, options)['problems']
-
-
-def plan(cluster, image_map, options=None):
-    """The resolved cluster; StrataError lists every problem, one per line."""
-    result = build(cluster, image_map, options)
-    found = result['problems']
-    if found:
-        raise StrataError('the cluster definition has %d problem%s:\n- %s'
-                          % (len(found), '' if len(found) == 1 else 's', '\n- '.join(found)))
-    return result
 
 
 def _images(problems, image_map, labels):
@@ -117,13 +109,14 @@ def _top(found, cluster, options):
         'pool': d.pool(found, cluster, name),
         'user': user,
         'ssh_public_keys': d.ssh_keys(found, cluster, options),
+        'inputs_digest': options.get('inputs_digest'),
         'ssh_private_key_file': cluster.get('ssh_private_key_file'),
         'ca_certs': d.ca_certs(found, cluster),
         'packages': [to_text(p) for p in d.as_list(cluster.get('packages'))],
         'user_data': user_data,
         'startup': d.startup_options(found, cluster),
         'console_log_dir': to_text(cluster.get('console_log_dir') or d.DEFAULTS['console_log_dir']),
-        'autostart': bool(cluster.get('autostart', d.DEFAULTS['autostart'])),
+        'autostart': d.flag(found, cluster.get('autostart'), 'autostart', d.DEFAULTS['autostart']),
         'startup_log': options.get('startup_log') or d.startup_log_path(name),
     }
 
@@ -174,17 +167,21 @@ def build(cluster, image_map, options=None):
     options = options or {}
     found = d.Problems()
     if not isinstance(cluster, dict):
-        return {'problems': ['the cluster definition must be a dict (strata_cluster), got %s' % type(cluster).__name__]}
+        return {'problems': ['the cluster definition must be a dict (strata_cluster), got %s' % type(cluster).__name__],
+                'params': {}, 'params_problems': [], 'key_problems': []}
     top = _top(found, cluster, options)
     raw_vms = cluster.get('vms')
     if not isinstance(raw_vms, list) or not raw_vms:
         found.add('vms: give at least one VM (a list of dicts with name and ip)')
         raw_vms = []
-    labels = [cluster.get('image')] + [vm.get('image') for vm in raw_vms if isinstance(vm, dict) and vm.get('image')]
+    cluster_image = d.label(found, cluster.get('image'), 'image')
+    # (a VM's label that is not a string is reported with the VM)
+    labels = [cluster_image] + [vm['image'] for vm in raw_vms if isinstance(vm, dict) and vm.get('image')
+                                and isinstance(vm['image'], str)]
     images = _images(found, image_map, labels)
     if cluster.get('size') is not None:
         found.guard(_imagemap.resolve_resources, image_map, size=cluster.get('size'), what='size')
-    default_image = images.get(cluster.get('image'))
+    default_image = images.get(cluster_image)
     login_user = to_text(top['user'] or (default_image or {}).get('login_user') or d.DEFAULTS['user'])
     scope = _vms.Scope(found, cluster, image_map, options, top['name'], top['domain_prefix'], top['network'], images,
                        login_user, top['tb_cache'], top['console_log_dir'], top['user_data'])
@@ -204,15 +201,25 @@ def build(cluster, image_map, options=None):
                   memory_mib=sum(vm['memory_mib'] or 0 for vm in vms),
                   disk_bytes=sum(vm['disk_bytes'] or 0 for vm in vms),
                   network_hosts=[{'name': vm['name'], 'mac': vm['mac'], 'ip': vm['ip']} for vm in vms])
-    if not found.items:
-        # the modules' own checks, on what the roles will hand them (only once the definition itself is sound)
-        result['params'] = params.module_params(result)
-        for text in params.check(result['params']):
+    result['key_problems'] = [] if result['ssh_public_keys'] else [d.NO_KEY]
+    if options.get('require_keys', True):
+        for text in result['key_problems']:
             found.add(text)
-    else:
-        result['params'] = {}
-    result['problems'] = found.items
+    _with_params(result, found.items)
     return result
+
+
+def _with_params(result, problems):
+    """The modules' options and their own checks (only once the definition itself is sound); problems: the
+    definition's, to which the modules' are added."""
+    result['params'], result['params_problems'] = {}, []
+    if not problems:
+        # the modules' own checks, on what the roles will hand them; an open virtualisation type is checked as TCG
+        result['params'] = params.module_params(result)
+        checked = result['params'] if result.get('type') in ('kvm', 'qemu') else \
+            params.module_params(dict(result, type='qemu'))
+        result['params_problems'] = params.check(checked)
+    result['problems'] = list(problems) + [p for p in result['params_problems'] if p not in problems]
 
 
 def set_virt_type(cluster_plan, virt_type):
@@ -224,7 +231,6 @@ def set_virt_type(cluster_plan, virt_type):
         return cluster_plan
     result = copy.deepcopy(cluster_plan)
     result['type'] = virt_type
-    if not result.get('problems'):
-        result['params'] = params.module_params(result)
-        result['problems'] = params.check(result['params'])
+    definition_problems = [p for p in result.get('problems') or [] if p not in (result.get('params_problems') or [])]
+    _with_params(result, definition_problems)
     return result

@@ -18,6 +18,8 @@ def ownership(cluster_plan, domains):
     cluster's ownership mark, and the foreign ones (no mark, or another cluster's)."""
     ours, foreign = [], []
     for domain in domains or []:
+        if not isinstance(domain, dict) or not domain.get('name'):
+            continue
         mark = domain.get('ownership') or {}
         if mark.get('owned') and mark.get('cluster') == cluster_plan['name']:
             ours.append(domain['name'])

@@ -71,7 +71,7 @@ def resolve(scope, index, raw):
     domain = '%s%s' % (scope.prefix, vm_name)
     if not d.NAME_RE.match(domain):
         problems.add("%s: domain name %r is invalid" % (where, domain))
-    label = raw.get('image') or scope.cluster.get('image')
+    label = d.label(problems, raw.get('image'), '%s: image' % where) or d.label(problems, scope.cluster.get('image'), 'image')
     image = scope.images.get(label)
     resources = _resources(scope, raw, vm_name, label, image)
     ip = _address(scope, raw, where)

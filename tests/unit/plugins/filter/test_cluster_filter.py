@@ -73,6 +73,7 @@ def test_helpers():
     plan = FILTERS['cluster_plan'](CLUSTER, IMAGE_MAP, {})
     assert FILTERS['cluster_stop_vms'](plan, ['c1-b']) == [{'name': 'c1-b', 'tier': 1}]
     assert FILTERS['cluster_summary'](plan, [])[2].split()[:3] == ['a', '0', '10.9.0.10']
+    assert FILTERS['cluster_summary'](plan, startup_results=[], check_mode=True)[2].split()[-2:] == ['planned', '-']
     assert FILTERS['cluster_mac']('c1', 'a').startswith('52:54:00:')
     assert FILTERS['resolve_images'](IMAGE_MAP, [])[0]['label'] == 'lab'
     image = FILTERS['resolve_images'](IMAGE_MAP, [], '/srv/cache/')[0]

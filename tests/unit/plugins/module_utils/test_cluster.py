@@ -50,6 +50,13 @@ CLUSTER = {
 }
 
 
+def resolved(definition, image_map, options=None):
+    """The plan of a sound definition."""
+    plan = planner.build(definition, image_map, options)
+    assert plan['problems'] == [], plan['problems']
+    return plan
+
+
 def cluster(**changes):
     result = copy.deepcopy(CLUSTER)
     result.update(changes)
@@ -63,7 +70,7 @@ def test_mac_is_derived_deterministically():
 
 
 def test_plan_resolves_everything():
-    plan = planner.plan(cluster(), IMAGE_MAP, {'probe_key_file': '/keys/id'})
+    plan = resolved(cluster(), IMAGE_MAP, {'probe_key_file': '/keys/id'})
     assert plan['pool'] == {'name': 'strata-t', 'path': '/var/lib/libvirt/strata/strata-t'}
     assert plan['network']['name'] == 'strata-t-net' and plan['network']['address'] == '10.250.0.1/24'
     assert plan['inventory_group'] == 'strata_t' and plan['user'] == 'debian' and plan['type'] == 'qemu'
@@ -94,7 +101,7 @@ def test_plan_resolves_everything():
 
 
 def test_default_dhcp_range_is_the_upper_half():
-    plan = planner.plan(cluster(network={'cidr': '10.250.0.0/24'}), IMAGE_MAP)
+    plan = resolved(cluster(network={'cidr': '10.250.0.0/24'}), IMAGE_MAP)
     assert plan['network']['dhcp_range'] == {'start': '10.250.0.128', 'end': '10.250.0.254'}
 
 
@@ -131,9 +138,7 @@ def test_every_problem_at_once():
                      "an http probe needs a url",
                      "does not look like an OpenSSH public key"):
         assert expected in text, (expected, found)
-    with pytest.raises(StrataError) as exc:
-        planner.plan(bad, IMAGE_MAP)
-    assert ('%d problems' % len(found)) in str(exc.value)
+    assert planner.build(bad, IMAGE_MAP)['problems'] == found
 
 
 def test_dependency_cycle_and_unknown_after():
@@ -182,27 +187,27 @@ def test_not_a_dict():
 
 def test_small_vms_get_a_small_translation_cache():
     vms = [{'name': 'a', 'ip': '10.250.0.10', 'memory': 256}, {'name': 'b', 'ip': '10.250.0.11', 'tcg_tb_cache': 32}]
-    plan = planner.plan(cluster(vms=vms), IMAGE_MAP)
+    plan = resolved(cluster(vms=vms), IMAGE_MAP)
     assert [vm['tcg_tb_cache'] for vm in plan['vms']] == [64, 32]
-    plan = planner.plan(cluster(vms=vms, tcg_tb_cache=96), IMAGE_MAP)
+    plan = resolved(cluster(vms=vms, tcg_tb_cache=96), IMAGE_MAP)
     assert [vm['tcg_tb_cache'] for vm in plan['vms']] == [96, 32]
 
 
 def test_virt_type_auto_takes_the_hosts_choice():
-    assert planner.plan(cluster(virt_type='auto'), IMAGE_MAP)['type'] == 'auto'
-    assert planner.plan(cluster(virt_type='auto'), IMAGE_MAP, {'virt_type': 'kvm'})['type'] == 'kvm'
+    assert resolved(cluster(virt_type='auto'), IMAGE_MAP)['type'] == 'auto'
+    assert resolved(cluster(virt_type='auto'), IMAGE_MAP, {'virt_type': 'kvm'})['type'] == 'kvm'
     assert any("virt_type: 'xen'" in p for p in planner.problems(cluster(virt_type='xen'), IMAGE_MAP))
 
 
 def test_stop_vms_uses_tiers_of_what_is_there():
-    plan = planner.plan(cluster(), IMAGE_MAP)
+    plan = resolved(cluster(), IMAGE_MAP)
     assert teardown.stop_vms(plan, ['strata-t-late', 'strata-t-gateway']) == [
         {'name': 'strata-t-gateway', 'tier': 0}, {'name': 'strata-t-late', 'tier': 2}]
     assert len(teardown.stop_vms(plan)) == 4
 
 
 def test_params_are_each_modules_options():
-    plan = planner.plan(cluster(vms=[dict(CLUSTER['vms'][0], grace=5), CLUSTER['vms'][2]]), IMAGE_MAP)
+    plan = resolved(cluster(vms=[dict(CLUSTER['vms'][0], grace=5), CLUSTER['vms'][2]]), IMAGE_MAP)
     gw, db1 = plan['vms']
     params = plan['params']
     assert params['volumes'] == {
@@ -228,10 +233,10 @@ def test_params_are_each_modules_options():
     assert params['network']['hosts'] == plan['network_hosts'] and params['network']['forward'] == 'nat'
     assert params['startup']['vms'] == plan['startup_vms'] and 'uri' not in params['startup']
     # the translation cache is a TCG setting: a KVM cluster's domains do not get it
-    kvm = planner.plan(cluster(virt_type='kvm'), IMAGE_MAP)
+    kvm = resolved(cluster(virt_type='kvm'), IMAGE_MAP)
     assert all('tcg_tb_cache' not in item for item in kvm['params']['domains']['items'])
     # with virt_type auto the domains wait for the host's choice
-    auto = planner.plan(cluster(virt_type='auto'), IMAGE_MAP)
+    auto = resolved(cluster(virt_type='auto'), IMAGE_MAP)
     assert auto['params']['domains'] is None
     decided = planner.set_virt_type(auto, 'qemu')
     assert decided['type'] == 'qemu' and decided['params']['domains']['items'][0]['tcg_tb_cache'] == 128
@@ -241,7 +246,7 @@ def test_params_are_each_modules_options():
 
 
 def test_uri_goes_to_every_module():
-    plan = planner.plan(cluster(uri='qemu+ssh://root@hv1/system'), IMAGE_MAP)
+    plan = resolved(cluster(uri='qemu+ssh://root@hv1/system'), IMAGE_MAP)
     assert all(plan['params'][key]['uri'] == 'qemu+ssh://root@hv1/system'
                for key in ('pool', 'network', 'volumes', 'seeds', 'domains', 'startup'))
 
@@ -254,7 +259,7 @@ def test_resolve_images():
 
 
 def test_summary_table():
-    plan = planner.plan(cluster(), IMAGE_MAP)
+    plan = resolved(cluster(), IMAGE_MAP)
     results = [
         {'run_started_at': '2026-11-21T14:00:00.000Z', 'vms': {
             'strata-t-gateway': {'action': 'start', 'status': 'ready', 'timeline': [
@@ -278,8 +283,8 @@ def test_summary_table():
 
 
 def test_default_probes_of_the_cluster():
-    plan = planner.plan(cluster(default_probes=[{'type': 'ssh', 'user': 'strata'}, {'type': 'cloud_init'}]), IMAGE_MAP,
-                        {'probe_key_file': '/k'})
+    plan = resolved(cluster(default_probes=[{'type': 'ssh', 'user': 'strata'}, {'type': 'cloud_init'}]), IMAGE_MAP,
+                    {'probe_key_file': '/k'})
     startup = dict((vm['name'], vm) for vm in plan['startup_vms'])
     assert startup['strata-t-web1']['probes'] == [{'type': 'ssh', 'user': 'strata', 'key_file': '/k'}, {'type': 'cloud_init'}]
     assert startup['strata-t-gateway']['probes'][0]['type'] == 'http'  # its own probes win
@@ -311,3 +316,38 @@ def test_the_modules_own_checks_run_on_their_options():
 def params_check(plan):
     from ansible_collections.strata.libvirt.plugins.module_utils._cluster import params
     return params.check(params.module_params(plan))
+
+
+def test_an_open_virtualisation_type_still_checks_the_domains():
+    bad = cluster(virt_type='auto', console_log_dir='logs')
+    found = planner.problems(bad, IMAGE_MAP)
+    assert any(p.startswith('module domain, items[0]: ') and 'console_log' in p for p in found), found
+    plan = planner.build(bad, IMAGE_MAP)
+    assert plan['params_problems'] and set(plan['params_problems']) <= set(plan['problems'])
+    assert planner.set_virt_type(plan, 'kvm')['problems'] == plan['problems']
+
+
+def test_booleans_as_ansible_reads_them():
+    plan = resolved(cluster(autostart='yes', network=dict(CLUSTER['network'], autostart='false')), IMAGE_MAP)
+    assert plan['autostart'] is True and plan['network']['autostart'] is False
+    assert plan['params']['network']['autostart'] is False
+    found = planner.problems(cluster(autostart='maybe'), IMAGE_MAP)
+    assert "autostart: 'maybe' is not a boolean (true or false)" in found
+
+
+def test_a_missing_key_is_kept_apart_unless_required():
+    plan = planner.build(cluster(ssh_public_keys=[]), IMAGE_MAP, {'require_keys': False})
+    assert plan['problems'] == [] and plan['key_problems'] == [definition.NO_KEY]
+    assert plan['params']['seeds']['ssh_authorized_keys'] == []
+    assert planner.build(cluster(ssh_public_keys=[]), IMAGE_MAP)['problems'] == [definition.NO_KEY]
+    assert resolved(cluster(), IMAGE_MAP, {'inputs_digest': 'abc'})['inputs_digest'] == 'abc'
+
+
+def test_odd_values_are_problems_not_crashes():
+    odd = cluster(image=['x'])
+    odd[1] = 'a key that is a number'
+    found = planner.problems(odd, IMAGE_MAP)
+    assert "image: ['x'] is not an image label" in found, found
+    assert any(p.startswith('strata_cluster: unknown key(s) 1 ') for p in found), found
+    found = planner.problems(cluster(vms=[{'name': 'a', 'ip': '10.250.0.10', 'image': {'x': 1}}]), IMAGE_MAP)
+    assert found == ["vms[0] 'a': image: {'x': 1} is not an image label"], found

@@ -37,7 +37,7 @@ def test_a_good_kvm_host_has_nothing_to_say():
     assert found['problems'] == [] and found['warnings'] == []
     assert found['virt_type'] == 'kvm' and found['kvm_usable'] is True and found['systemd'] is True
     assert found['memory_total_mib'] == 16384 and found['memory_available_mib'] == 8192 and found['running'] == []
-    assert found['facts']['libvirt_uri'] == 'qemu:///system'
+    assert found['virt']['libvirt_uri'] == 'qemu:///system'
 
 
 def test_kvm_wanted_on_a_kvm_pvm_host():
