@@ -1,0 +1,72 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) strata.libvirt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The cluster role's `plan` entry point in a real ansible-playbook run on the controller (no hypervisor needed):
+a second run with the same definition keeps the plan of the play, another definition gets a new plan."""
+
+import json
+import os
+import subprocess
+import sys
+
+from ansible_collections.strata.libvirt.plugins.filter import cluster as cluster_filters
+
+# the directory that holds ansible_collections/strata/libvirt (the tree under test)
+COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(cluster_filters.__file__), '..', '..', '..', '..', '..'))
+KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKpc8QXeQS+7Sa9RPnbtTb86sZDiDouKCQQOJn2NJVXS test'
+VARS = {
+    'strata_image_map': {'default_label': 'lab', 'images': {'lab': {'source': 'http://127.0.0.1:9/lab.qcow2',
+                                                                     'checksum': 'none'}}},
+    'cluster_a': {'name': 'pa', 'network': {'cidr': '10.9.0.0/24'}, 'ssh_public_keys': [KEY],
+                  'vms': [{'name': 'a', 'ip': '10.9.0.10'}]},
+}
+PLAY = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    strata_cluster: "{{ cluster_a }}"
+    cluster_generate_ssh_key: false
+  tasks:
+    - ansible.builtin.include_role: {name: strata.libvirt.cluster, tasks_from: plan}
+    - ansible.builtin.set_fact:
+        cluster_plan: "{{ cluster_plan | combine({'marker': 'first build'}) }}"
+    - ansible.builtin.include_role: {name: strata.libvirt.cluster, tasks_from: plan}
+    - ansible.builtin.assert:
+        that:
+          - cluster_plan.marker == 'first build'
+        fail_msg: the same definition was planned again
+    - ansible.builtin.include_role: {name: strata.libvirt.cluster, tasks_from: plan}
+      vars:
+        strata_cluster: "{{ cluster_a | combine({'name': 'pb'}) }}"
+    - ansible.builtin.assert:
+        that:
+          - cluster_plan.marker is not defined
+          - cluster_plan.name == 'pb'
+          - cluster_plan.problems | length == 0
+        fail_msg: another definition kept the old plan
+    - ansible.builtin.include_role: {name: strata.libvirt.cluster, tasks_from: plan}
+      vars:
+        strata_cluster: "{{ cluster_a | combine({'vms': [{'name': 'a', 'ip': '10.9.0.1'}]}) }}"
+        cluster_plan_fail: false
+    - ansible.builtin.assert:
+        that:
+          - cluster_plan.problems | length == 1
+          - cluster_plan.problems[0] is search("ip 10.9.0.1 is the network's gateway")
+"""
+
+
+def test_the_plan_of_a_play_is_kept_until_the_definition_changes(tmp_path):
+    (tmp_path / 'play.yml').write_text(PLAY)
+    (tmp_path / 'vars.json').write_text(json.dumps(VARS))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false',
+               ANSIBLE_FORCE_COLOR='0', ANSIBLE_NOCOLOR='1', ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'),
+               ANSIBLE_HOME=str(tmp_path / 'home'))
+    cmd = [sys.executable, '-c', 'import sys; from ansible.cli.playbook import main; sys.argv[0] = "ansible-playbook"; main()',
+           '-i', 'localhost,', '-e', 'ansible_python_interpreter=%s' % sys.executable, '-e', '@%s' % (tmp_path / 'vars.json'),
+           str(tmp_path / 'play.yml')]
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, check=False)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert 'failed=0' in run.stdout
