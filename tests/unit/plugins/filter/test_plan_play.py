@@ -17,8 +17,8 @@ from ansible_collections.strata.libvirt.plugins.filter import cluster as cluster
 COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(cluster_filters.__file__), '..', '..', '..', '..', '..'))
 KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKpc8QXeQS+7Sa9RPnbtTb86sZDiDouKCQQOJn2NJVXS test'
 VARS = {
-    'strata_image_map': {'default_label': 'lab', 'images': {'lab': {'source': 'http://127.0.0.1:9/lab.qcow2',
-                                                                     'checksum': 'none'}}},
+    'strata_image_map': {'default_label': 'lab',
+                         'images': {'lab': {'source': 'http://127.0.0.1:9/lab.qcow2', 'checksum': 'none'}}},
     'cluster_a': {'name': 'pa', 'network': {'cidr': '10.9.0.0/24'}, 'ssh_public_keys': [KEY],
                   'vms': [{'name': 'a', 'ip': '10.9.0.10'}]},
 }
