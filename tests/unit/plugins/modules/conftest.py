@@ -73,6 +73,19 @@ def run_module(hv, tmp_path, capsys):
 
 
 @pytest.fixture
+def main_calls(monkeypatch):
+    """main_calls(module, runner) -> (AnsibleModule's keyword arguments, the runner's arguments): what the module's
+    main() builds and hands over to module_utils, neither of them run."""
+    def call(module, runner):
+        calls = {}
+        monkeypatch.setattr(module, 'AnsibleModule', lambda **kwargs: calls.setdefault('module', kwargs))
+        monkeypatch.setattr(module, runner, lambda *args: calls.setdefault('run', args))
+        module.main()
+        return calls['module'], calls['run']
+    return call
+
+
+@pytest.fixture
 def four_steps(run_module):
     """check (changed) -> apply (changed) -> check (not changed) -> apply (not changed); returns the results."""
     def steps(module, **params):

@@ -104,13 +104,10 @@ def test_items_invalid_one_writes_nothing(run_module, tmp_path):
     assert not os.listdir(str(tmp_path))
 
 
-def test_module_uses_the_module_utils_spec(monkeypatch):
-    calls = {}
-    monkeypatch.setattr(cloud_init, 'AnsibleModule', lambda **kwargs: calls.setdefault('module', kwargs))
-    monkeypatch.setattr(cloud_init, 'run', lambda module: calls.setdefault('run', module))
-    cloud_init.main()
-    assert calls['module'] == dict(argument_spec=module_spec(spec.argument_spec()), supports_check_mode=True)
-    assert calls['run'] is calls['module']
+def test_module_uses_the_module_utils_spec(main_calls):
+    module_args, run_args = main_calls(cloud_init, 'run')
+    assert module_args == dict(argument_spec=module_spec(spec.argument_spec()), supports_check_mode=True)
+    assert run_args[0] is module_args
     assert spec.argument_spec() is not spec.argument_spec()
 
 

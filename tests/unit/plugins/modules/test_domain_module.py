@@ -232,14 +232,12 @@ def test_items_in_one_run(four_steps, run_module, hv):
     assert _lookup(hv) is None and _lookup(hv, 'strata-ut-dom2') is None
 
 
-def test_domain_module_uses_the_module_utils_spec(monkeypatch):
-    calls = {}
-    monkeypatch.setattr(domain, 'AnsibleModule', lambda **kwargs: calls.setdefault('module', kwargs))
-    monkeypatch.setattr(domain, 'run', lambda module: calls.setdefault('run', module))
-    domain.main()
+def test_domain_module_uses_the_module_utils_spec(main_calls, monkeypatch):
+    module_args, run_args = main_calls(domain, 'run')
     # the module takes items: its spec is the item spec made optional plus items; constraints hold per item
-    assert calls['module'] == dict(argument_spec=module_spec(spec.argument_spec()), supports_check_mode=True)
-    assert calls['run'] is calls['module']
+    assert module_args == dict(argument_spec=module_spec(spec.argument_spec()), supports_check_mode=True)
+    assert run_args[0] is module_args
+    calls = {}
     monkeypatch.setattr(resource, 'run_items', lambda *args: calls.setdefault('items', args))
     resource.run('the module')
     assert calls['items'][:4] == ('the module', resource.DomainResource, spec.argument_spec(), spec.CONSTRAINTS)
@@ -255,13 +253,10 @@ def test_domain_desired_from_params_names_the_option():
         spec.desired_from_params(dict(name='strata-ut-dom', state='stopped', shutdown_timeout=-1))
 
 
-def test_domain_info_module_uses_the_module_utils_spec(monkeypatch):
-    calls = {}
-    monkeypatch.setattr(domain_info, 'AnsibleModule', lambda **kwargs: calls.setdefault('module', kwargs))
-    monkeypatch.setattr(domain_info, 'run_info', lambda module: calls.setdefault('run', module))
-    domain_info.main()
-    assert calls['module'] == dict(argument_spec=info.argument_spec(), supports_check_mode=True, **info.CONSTRAINTS)
-    assert calls['run'] is calls['module']
+def test_domain_info_module_uses_the_module_utils_spec(main_calls):
+    module_args, run_args = main_calls(domain_info, 'run_info')
+    assert module_args == dict(argument_spec=info.argument_spec(), supports_check_mode=True, **info.CONSTRAINTS)
+    assert run_args[0] is module_args
 
 
 def test_domain_info_desired_from_params_names_the_option():

@@ -86,13 +86,10 @@ def test_option_errors(run_module, tmp_path):
     assert result['failed'] and 'not an absolute path' in result['msg']
 
 
-def test_module_uses_the_module_utils_spec(monkeypatch):
-    calls = {}
-    monkeypatch.setattr(image, 'AnsibleModule', lambda **kwargs: calls.setdefault('module', kwargs))
-    monkeypatch.setattr(image, 'run', lambda module: calls.setdefault('run', module))
-    image.main()
-    assert calls['module'] == dict(argument_spec=spec.argument_spec(), supports_check_mode=True, **spec.CONSTRAINTS)
-    assert calls['run'] is calls['module']
+def test_module_uses_the_module_utils_spec(main_calls):
+    module_args, run_args = main_calls(image, 'run')
+    assert module_args == dict(argument_spec=spec.argument_spec(), supports_check_mode=True, **spec.CONSTRAINTS)
+    assert run_args[0] is module_args
     assert spec.argument_spec() is not spec.argument_spec()
 
 

@@ -140,13 +140,10 @@ def test_xml_escape_hatch(run_module, hv):
     assert changed['changed'] and '10.240.9.30' in changed['diff']['after']['xml']
 
 
-def test_module_uses_the_module_utils_spec(monkeypatch):
-    calls = {}
-    monkeypatch.setattr(network, 'AnsibleModule', lambda **kwargs: calls.setdefault('module', kwargs))
-    monkeypatch.setattr(network, 'run', lambda module, resource: calls.setdefault('run', (module, resource)))
-    network.main()
-    assert calls['module'] == dict(argument_spec=_network.argument_spec(), supports_check_mode=True, **_network.CONSTRAINTS)
-    assert calls['run'] == (calls['module'], _network.NetworkResource)
+def test_module_uses_the_module_utils_spec(main_calls):
+    module_args, run_args = main_calls(network, 'run')
+    assert module_args == dict(argument_spec=_network.argument_spec(), supports_check_mode=True, **_network.CONSTRAINTS)
+    assert run_args == (module_args, _network.NetworkResource)
 
 
 def test_desired_from_params_names_the_option():

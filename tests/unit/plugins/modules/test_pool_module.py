@@ -99,13 +99,10 @@ def test_bad_input(run_module, hv, params, match):
     assert 'strata-ut-pool' not in hv.listStoragePools() + hv.listDefinedStoragePools()
 
 
-def test_module_uses_the_module_utils_spec(monkeypatch):
-    calls = {}
-    monkeypatch.setattr(pool, 'AnsibleModule', lambda **kwargs: calls.setdefault('module', kwargs))
-    monkeypatch.setattr(pool, 'run', lambda module, resource: calls.setdefault('run', (module, resource)))
-    pool.main()
-    assert calls['module'] == dict(argument_spec=_pool.argument_spec(), supports_check_mode=True, **_pool.CONSTRAINTS)
-    assert calls['run'] == (calls['module'], _pool.PoolResource)
+def test_module_uses_the_module_utils_spec(main_calls):
+    module_args, run_args = main_calls(pool, 'run')
+    assert module_args == dict(argument_spec=_pool.argument_spec(), supports_check_mode=True, **_pool.CONSTRAINTS)
+    assert run_args == (module_args, _pool.PoolResource)
     assert _pool.argument_spec() is not _pool.argument_spec()
 
 

@@ -88,13 +88,10 @@ def test_not_ready_fails_with_vm_probe_and_time(run_module, hv, doms):
     assert result['vms']['su-m-gw']['timeline'][0]['event'] == 'start issued (started)'
 
 
-def test_module_uses_the_module_utils_spec(monkeypatch):
-    calls = {}
-    monkeypatch.setattr(startup, 'AnsibleModule', lambda **kwargs: calls.setdefault('module', kwargs))
-    monkeypatch.setattr(startup, 'run_module', lambda module: calls.setdefault('run', module))
-    startup.main()
-    assert calls['module'] == dict(argument_spec=spec.argument_spec(), supports_check_mode=True, **spec.CONSTRAINTS)
-    assert calls['run'] is calls['module']
+def test_module_uses_the_module_utils_spec(main_calls):
+    module_args, run_args = main_calls(startup, 'run_module')
+    assert module_args == dict(argument_spec=spec.argument_spec(), supports_check_mode=True, **spec.CONSTRAINTS)
+    assert run_args[0] is module_args
     assert spec.argument_spec() is not spec.argument_spec()
 
 

@@ -175,15 +175,11 @@ def test_local_file_only_for_a_file_of_this_host():
         conn.close()
 
 
-def test_module_uses_the_module_utils_spec(monkeypatch):
-    calls = {}
-    monkeypatch.setattr(volume, 'AnsibleModule', lambda **kwargs: calls.setdefault('module', kwargs))
-    monkeypatch.setattr(volume, 'run_items', lambda *args: calls.setdefault('run', args))
-    volume.main()
+def test_module_uses_the_module_utils_spec(main_calls):
+    module_args, run_args = main_calls(volume, 'run_items')
     # the module takes items: its spec is the item spec made optional plus items; constraints hold per item
-    assert calls['module'] == dict(argument_spec=_batch.module_spec(_volume.argument_spec()), supports_check_mode=True)
-    assert calls['run'] == (calls['module'], _volume.VolumeResource, _volume.argument_spec(), _volume.CONSTRAINTS,
-                            _volume.item_label)
+    assert module_args == dict(argument_spec=_batch.module_spec(_volume.argument_spec()), supports_check_mode=True)
+    assert run_args == (module_args, _volume.VolumeResource, _volume.argument_spec(), _volume.CONSTRAINTS, _volume.item_label)
     assert _volume.item_label(dict(pool='p', name='v')) == 'p/v'
 
 
