@@ -33,7 +33,6 @@ from ansible_collections.strata.libvirt.plugins.module_utils import _validate
 from ansible_collections.strata.libvirt.plugins.module_utils._image import source as _source
 from ansible_collections.strata.libvirt.plugins.module_utils._image import sums as _sums
 
-GIB = 1024 ** 3
 MIB = 1024 ** 2
 DEFAULT_SIZES = {
     'small': {'vcpus': 1, 'memory': '1G', 'disk': '10G'},
