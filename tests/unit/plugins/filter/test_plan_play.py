@@ -59,7 +59,13 @@ PLAY = """
 
 
 def test_the_plan_of_a_play_is_kept_until_the_definition_changes(tmp_path):
-    (tmp_path / 'play.yml').write_text(PLAY)
+    run = run_play(tmp_path, PLAY)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert 'failed=0' in run.stdout
+
+
+def run_play(tmp_path, play):
+    (tmp_path / 'play.yml').write_text(play)
     (tmp_path / 'vars.json').write_text(json.dumps(VARS))
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false',
                ANSIBLE_FORCE_COLOR='0', ANSIBLE_NOCOLOR='1', ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'),
@@ -67,6 +73,29 @@ def test_the_plan_of_a_play_is_kept_until_the_definition_changes(tmp_path):
     cmd = [sys.executable, '-c', 'import sys; from ansible.cli.playbook import main; sys.argv[0] = "ansible-playbook"; main()',
            '-i', 'localhost,', '-e', 'ansible_python_interpreter=%s' % sys.executable, '-e', '@%s' % (tmp_path / 'vars.json'),
            str(tmp_path / 'play.yml')]
-    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, check=False)
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    assert 'failed=0' in run.stdout
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, check=False)
+
+
+def test_a_wrong_purpose_of_the_plan_fails_before_anything(tmp_path):
+    run = run_play(tmp_path, """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - ansible.builtin.include_role: {name: strata.libvirt.cluster, tasks_from: plan}
+      vars: {strata_cluster: "{{ cluster_a }}", cluster_plan_for: destroy, cluster_generate_ssh_key: false}
+""")
+    assert run.returncode != 0
+    assert 'cluster_plan_for' in run.stdout and 'provision, teardown' in run.stdout, run.stdout[-3000:]
+
+
+def test_the_boot_service_needs_its_startup_definition(tmp_path):
+    run = run_play(tmp_path, """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  roles:
+    - {role: strata.libvirt.boot_order, boot_order_cluster: pa}
+""")
+    assert run.returncode != 0
+    assert 'boot_order_startup: give the startup definition' in run.stdout, run.stdout[-3000:]
