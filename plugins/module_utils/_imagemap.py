@@ -82,13 +82,13 @@ def normalise_resources(values, what):
     if values.get('memory') is not None:
         memory = values['memory']
         # a bare number is MiB (as libvirt's <memory unit='MiB'>); with a unit, libvirt's units
-        nbytes = _validate.memory_bytes(memory, '%s: memory' % what)
+        nbytes = _validate.memory_bytes(memory, subject='%s: memory' % what)
         if nbytes % MIB:
-            raise StrataError('%s: memory %r is not a whole number of MiB' % (what, memory))
+            raise StrataError('%s: memory: %r is not a whole number of MiB' % (what, memory))
         result['memory_mib'] = nbytes // MIB
     if values.get('disk') is not None:
         disk = values['disk']
-        result['disk_bytes'] = _validate.size(disk, '%s: disk' % what)  # a bare number is bytes, as for volumes
+        result['disk_bytes'] = _validate.size(disk, 'disk', subject='%s: disk' % what)  # a bare number is bytes, as for volumes
     return result
 
 

@@ -53,36 +53,44 @@ def bridge(value, option='bridge'):
     return value
 
 
-def size(value, option):
+def _subject(option, subject):
+    """Where a message starts: 'Option <option>' for a module's option, or the caller's own subject (such as
+    "vms[0] 'db1': memory")."""
+    return subject if subject is not None else 'Option %s' % option
+
+
+def size(value, option, subject=None):
     """Bytes from 35G / 512MiB / 1000000 (libvirt's units: K=KiB=1024, KB=1000, ...)."""
+    what = _subject(option, subject)
     if isinstance(value, int) and not isinstance(value, bool):
         number, unit = value, ''
     else:
         match = _SIZE_RE.match(to_text(value))
         if not match or match.group(2).lower() not in _UNITS:
-            raise StrataError("Option %s: invalid size %r; use bytes or a number with a unit such as "
-                              "512M, 35G, 1T (K/M/G/T are powers of 1024, KB/MB/GB/TB of 1000)" % (option, value))
+            raise StrataError("%s: invalid size %r; use bytes or a number with a unit such as "
+                              "512M, 35G, 1T (K/M/G/T are powers of 1024, KB/MB/GB/TB of 1000)" % (what, value))
         number, unit = int(match.group(1)), match.group(2).lower()
     result = number * _UNITS[unit]
     if result <= 0:
-        raise StrataError('Option %s: size %r must be greater than 0' % (option, value))
+        raise StrataError('%s: size %r must be greater than 0' % (what, value))
     return result
 
 
-def memory_bytes(value, option='memory'):
+def memory_bytes(value, option='memory', subject=None):
     """512 / '512' (MiB), '2G', '1536MiB' -> bytes; a multiple of 1 KiB and more than 0."""
+    what = _subject(option, subject)
     if isinstance(value, bool):
-        raise StrataError('Option %s: invalid memory size %r' % (option, value))
+        raise StrataError('%s: invalid memory size %r' % (what, value))
     if isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip('-').isdigit()):
         number = int(value)
         if number <= 0:
-            raise StrataError('Option %s: %r must be greater than 0 (a plain number is MiB)' % (option, value))
+            raise StrataError('%s: %r must be greater than 0 (a plain number is MiB)' % (what, value))
         return number * 1024 ** 2
     if isinstance(value, str) and value.strip().startswith('-'):
-        raise StrataError('Option %s: %r must be greater than 0' % (option, value))
-    nbytes = size(value, option)
+        raise StrataError('%s: %r must be greater than 0' % (what, value))
+    nbytes = size(value, option, subject)
     if nbytes % 1024:
-        raise StrataError('Option %s: %r is not a whole number of KiB' % (option, value))
+        raise StrataError('%s: %r is not a whole number of KiB' % (what, value))
     return nbytes
 
 

@@ -12,9 +12,16 @@ reported with all its problems at once.
 Private to strata.libvirt; no compatibility promise.
 """
 
+import base64
+import binascii
 import hashlib
 import ipaddress
 import re
+
+try:
+    import ssl
+except ImportError:  # a Python without OpenSSL: the certificates are checked for their PEM form only
+    ssl = None
 
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.parsing.convert_bool import boolean
@@ -23,12 +30,13 @@ from ansible_collections.strata.libvirt.plugins.module_utils._errors import Stra
 from ansible_collections.strata.libvirt.plugins.module_utils._startup import spec as _startup
 
 NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
-VM_NAME_RE = re.compile(r'^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$')
+VM_NAME_RE = re.compile(r'^[a-z0-9]([a-z0-9-]*[a-z0-9])?$')     # and at most MAX_HOST_LABEL characters
 GROUP_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
 USER_RE = re.compile(r'^[a-z_][a-z0-9_-]{0,31}$')
 DNS_DOMAIN_RE = re.compile(r'^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$')
 SSH_KEY_RE = re.compile(r'^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-\S+) \S+')
-PEM_RE = re.compile(r'-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----', re.S)
+PEM_BEGIN, PEM_END = '-----BEGIN CERTIFICATE-----', '-----END CERTIFICATE-----'
+PEM_RE = re.compile(r'%s.+?%s' % (PEM_BEGIN, PEM_END), re.S)
 
 CLUSTER_KEYS = ('name', 'uri', 'virt_type', 'machine', 'tcg_tb_cache', 'image', 'size', 'network', 'pool', 'domain_prefix',
                 'inventory_group', 'user', 'ssh_public_keys', 'ssh_private_key_file', 'ca_certificate', 'packages',
@@ -41,6 +49,7 @@ VM_KEYS = ('name', 'size', 'vcpus', 'memory', 'disk', 'image', 'ip', 'mac', 'tie
 VIRT_TYPES = ('kvm', 'qemu', 'auto')
 NETWORK_MODES = ('nat', 'route', 'isolated', 'open')
 MAX_CLUSTER_NAME = 40
+MAX_HOST_LABEL = 63                                              # a VM's name is its host name (RFC 1035)
 
 # The defaults of the definition, in one table (the startup settings come from the startup engine's own table).
 DEFAULTS = {
@@ -260,7 +269,34 @@ NO_KEY = ('ssh_public_keys: give at least one public key (or ssh_private_key_fil
           'or nobody can log into the VMs')
 
 
+def x509_problem(pem):
+    """Why one PEM block (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----) is not an X.509 certificate
+    that OpenSSL reads, or None when it is one. Its base64 text is decoded first, then the certificate (DER) and the
+    PEM text as it stands are each loaded into a fresh SSL context, as a guest's OpenSSL will load them."""
+    body = pem[len(PEM_BEGIN):-len(PEM_END)]
+    try:
+        der = base64.b64decode(''.join(body.split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        return 'its base64 text does not decode: %s' % exc
+    if not der:
+        return 'it is empty'
+    if ssl is None:
+        return None
+    for data in (der, pem):
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=data)
+        except ssl.SSLError as exc:
+            reason = re.sub(r'\s*\(_ssl\.c:\d+\)$', '', to_text(exc.args[1] if len(exc.args) > 1 else exc))
+            reason = reason.replace(': cadata does not contain a certificate', '') or 'refused'
+            if data is der:
+                return reason
+            return ('OpenSSL cannot read its PEM text: %s; the BEGIN and END lines must be lines of their own'
+                    % reason)
+    return None
+
+
 def ca_certs(problems, cluster):
+    """The PEM certificates of ca_certificate (a string or a list of them, each with one or more blocks)."""
     certs = []
     for index, pem in enumerate(as_list(cluster.get('ca_certificate'))):
         text = to_text(pem or '').strip()
@@ -269,6 +305,10 @@ def ca_certs(problems, cluster):
         found = PEM_RE.findall(text)
         if not found:
             problems.add('ca_certificate[%d]: not a PEM certificate (-----BEGIN CERTIFICATE----- ...)' % index)
+        for number, block in enumerate(found, 1):
+            why = x509_problem(block)
+            if why:
+                problems.add('ca_certificate[%d]: certificate %d is not a valid X.509 certificate (%s)' % (index, number, why))
         certs.extend(found)
     return certs
 

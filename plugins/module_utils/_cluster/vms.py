@@ -67,13 +67,13 @@ def resolve(scope, index, raw):
     if vm_name:
         where = "vms[%d] '%s'" % (index, vm_name)
     d.unknown_keys(problems, raw, d.VM_KEYS, where)
-    _name(scope, raw, vm_name, where)
+    _name(scope, index, raw, vm_name, where)
     domain = '%s%s' % (scope.prefix, vm_name)
     if not d.NAME_RE.match(domain):
         problems.add("%s: domain name %r is invalid" % (where, domain))
     label = d.label(problems, raw.get('image'), '%s: image' % where) or d.label(problems, scope.cluster.get('image'), 'image')
     image = scope.images.get(label)
-    resources = _resources(scope, raw, vm_name, label, image)
+    resources = _resources(scope, raw, image, where)
     ip = _address(scope, raw, where)
     mac = _mac(scope, raw, vm_name, where)
     tier, after = _order(problems, raw, where)
@@ -112,8 +112,12 @@ def resolve(scope, index, raw):
     }
 
 
-def _name(scope, raw, vm_name, where):
+def _name(scope, index, raw, vm_name, where):
     problems, seen = scope.problems, scope.seen['name']
+    if len(vm_name) > d.MAX_HOST_LABEL:
+        shown = vm_name if len(vm_name) <= 24 else vm_name[:24] + '...'
+        problems.add("vms[%d].name: %r is %d characters; a host name label has at most %d"
+                     % (index, shown, len(vm_name), d.MAX_HOST_LABEL))
     if not d.VM_NAME_RE.match(vm_name):
         problems.add("%s: invalid VM name %r; it is the guest's host name: lower-case letters, digits and '-'"
                      % (where, raw.get('name')))
@@ -122,14 +126,15 @@ def _name(scope, raw, vm_name, where):
     seen.setdefault(vm_name, where)
 
 
-def _resources(scope, raw, vm_name, label, image):
+def _resources(scope, raw, image, where):
+    """vcpus, memory and disk: the VM's own over its size (or the cluster's) over its image's defaults; the
+    problems named after the VM (vms[0] 'db1': memory: ...)."""
     if image is None:
         return None
     size = raw.get('size') if raw.get('size') is not None else scope.cluster.get('size')
-    vm_for_sizes = dict((k, raw.get(k)) for k in ('vcpus', 'memory', 'disk'))
-    vm_for_sizes.update({'name': vm_name, 'image': label, 'size': size})
-    resolved = scope.problems.guard(_imagemap.resolve_vm, scope.image_map, vm_for_sizes)
-    return resolved['resources'] if resolved is not None else None
+    overrides = dict((k, raw[k]) for k in _imagemap.RESOURCE_KEYS if raw.get(k) is not None)
+    return scope.problems.guard(_imagemap.resolve_resources, scope.image_map, size=size, overrides=overrides,
+                                image_default=image['resources'], what=where)
 
 
 def _address(scope, raw, where):

@@ -15,9 +15,10 @@ from ansible_collections.strata.libvirt.plugins.module_utils._cluster import def
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import plan as planner
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import summary
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import teardown
+from ansible_collections.strata.libvirt.tests.unit.plugins.module_utils.certs import CA_PEM
 
 KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKpc8QXeQS+7Sa9RPnbtTb86sZDiDouKCQQOJn2NJVXS test'
-PEM = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUX\n-----END CERTIFICATE-----\n'
+PEM = CA_PEM
 
 IMAGE_MAP = {
     'default_label': 'lab',
@@ -295,8 +296,8 @@ def test_default_probes_of_the_cluster():
 def test_resources_that_no_vm_can_have():
     found = planner.problems(cluster(vms=[{'name': 'a', 'ip': '10.250.0.10', 'memory': 0},
                                           {'name': 'b', 'ip': '10.250.0.11', 'vcpus': 0}]), IMAGE_MAP)
-    assert any("VM 'a': memory: 0 must be greater than 0" in p for p in found), found
-    assert any("VM 'b': vcpus 0 is not a positive integer" in p for p in found), found
+    assert "vms[0] 'a': memory: 0 must be greater than 0 (a plain number is MiB)" in found, found
+    assert "vms[1] 'b': vcpus 0 is not a positive integer" in found, found
 
 
 def test_a_missing_cidr_is_required():

@@ -15,8 +15,9 @@ pytest.importorskip('pycdlib')
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils._seed import file_seed, iso, redact, render, spec, volume_seed
+from ansible_collections.strata.libvirt.tests.unit.plugins.module_utils.certs import CA_PEM
 
-CA = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\nQ2E=\n-----END CERTIFICATE-----\n'
+CA = CA_PEM
 PRIVATE = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n'
 
 
@@ -72,7 +73,7 @@ def test_redaction_of_rendered_user_data():
     assert 's3cret-pw' not in text and '$6$abc' not in text and 'b3BlbnNzaC1rZXkt' not in text
     assert 'password: <redacted>' in text and 'hashed_passwd: <redacted>' in text
     assert 'lock_passwd: true' in text          # booleans are not secrets
-    assert 'MIIBszCCAVmgAwIBAgIU' in text        # certificates are public
+    assert CA.splitlines()[1] in text            # certificates are public
     assert 'ssh-ed25519 AAAA' in text
 
 
