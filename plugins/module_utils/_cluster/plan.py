@@ -21,6 +21,9 @@ argument spec and desired-state code (plan['params_problems']; while the virtual
 are checked as TCG domains, which have every option a KVM domain has), so "checked before any change" means what
 the modules accept. plan['problems'] holds the definition's own problems and those, each once.
 
+The key pair of ssh_private_key_file is looked at where the filter runs, on the controller (_cluster/keyfile): one
+that is there but unusable, or missing where it cannot be made, is in plan['key_file_problems'] and plan['problems'].
+
 Private to strata.libvirt; no compatibility promise.
 """
 
@@ -33,6 +36,7 @@ from ansible_collections.strata.libvirt.plugins.module_utils import _imagemap
 from ansible_collections.strata.libvirt.plugins.module_utils._startup import graph as _startup_graph
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import definition as d
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import host
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import keyfile
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import params
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import vms as _vms
 from ansible_collections.strata.libvirt.plugins.module_utils._image import cache as _image_cache
@@ -168,7 +172,7 @@ def build(cluster, image_map, options=None):
     found = d.Problems()
     if not isinstance(cluster, dict):
         return {'problems': ['the cluster definition must be a dict (strata_cluster), got %s' % type(cluster).__name__],
-                'params': {}, 'params_problems': [], 'key_problems': []}
+                'params': {}, 'params_problems': [], 'key_problems': [], 'key_file_problems': []}
     top = _top(found, cluster, options)
     raw_vms = cluster.get('vms')
     if not isinstance(raw_vms, list) or not raw_vms:
@@ -205,6 +209,11 @@ def build(cluster, image_map, options=None):
     if options.get('require_keys', True):
         for text in result['key_problems']:
             found.add(text)
+    # the key pair on the controller (this runs there): usable as it is, or one the cluster role can make
+    key_file = keyfile.inspect(cluster.get('ssh_private_key_file'))
+    result['key_file_problems'] = [key_file['problem']] if key_file['problem'] else []
+    for text in result['key_file_problems']:
+        found.add(text)
     _with_params(result, found.items)
     return result
 

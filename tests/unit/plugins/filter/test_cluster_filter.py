@@ -23,9 +23,9 @@ CLUSTER = {'name': 'c1', 'network': {'cidr': '10.9.0.0/24'}, 'ssh_public_keys': 
 
 
 def test_filters_are_there():
-    assert sorted(FILTERS) == ['cluster_host_findings', 'cluster_leftover_volumes', 'cluster_mac', 'cluster_ownership',
-                               'cluster_plan', 'cluster_problems', 'cluster_set_virt_type', 'cluster_small_disks',
-                               'cluster_stop_vms', 'cluster_summary', 'resolve_images']
+    assert sorted(FILTERS) == ['cluster_host_findings', 'cluster_key_file', 'cluster_leftover_volumes', 'cluster_mac',
+                               'cluster_ownership', 'cluster_plan', 'cluster_problems', 'cluster_set_virt_type',
+                               'cluster_small_disks', 'cluster_stop_vms', 'cluster_summary', 'resolve_images']
 
 
 def test_every_filter_is_documented():
