@@ -7,7 +7,7 @@
 own argument spec and desired-state code.
 
     module_params(plan) -> {'pool': {...}, 'network': {...}, 'volumes': {..., 'items': [...]},
-                            'seeds': {...}, 'domains': {...}, 'startup': {...}}
+                            'seeds': {...}, 'domains': {...}, 'startup': {...}, 'cluster_info': {...}}
     check(params)       -> problems, one line each ([] when every module would accept its options)
 
 Each entry is exactly a module call's options (the role passes it with `args:`); the role adds only what is not
@@ -18,6 +18,7 @@ Private to strata.libvirt; no compatibility promise.
 
 import copy
 
+from ansible_collections.strata.libvirt.plugins.module_utils import _cluster_scan
 from ansible_collections.strata.libvirt.plugins.module_utils import _spec_check
 from ansible_collections.strata.libvirt.plugins.module_utils import _network
 from ansible_collections.strata.libvirt.plugins.module_utils import _pool
@@ -35,6 +36,7 @@ MODULES = {
     'seeds': ('cloud_init', _seed_spec.argument_spec, _seed_spec.CONSTRAINTS, _seed_spec.desired_from_params),
     'domains': ('domain', _domain_spec.argument_spec, _domain_spec.CONSTRAINTS, _domain_spec.desired_from_params),
     'startup': ('startup', _startup.argument_spec, _startup.CONSTRAINTS, _startup.desired_from_params),
+    'cluster_info': ('cluster_info', _cluster_scan.argument_spec, _cluster_scan.CONSTRAINTS, _cluster_scan.desired_from_params),
 }
 # options the role adds to these entries at run time (validated here with a stand-in value of the right type)
 ROLE_ADDS = {
@@ -84,6 +86,12 @@ def module_params(plan):
              'timeout': plan['startup']['timeout'], 'tier_delay': plan['startup']['tier_delay'],
              'grace': plan['startup']['grace'], 'shutdown_mode': plan['startup']['shutdown_mode']},
             tier_timeout=plan['startup'].get('tier_timeout'))),
+        # every name the cluster uses, looked up for objects that are not ours before the first change
+        'cluster_info': _with_uri(plan, {
+            'cluster': cluster, 'pool': pool['name'], 'network': net['name'],
+            'volumes': [name for vm in plan['vms'] for name in (vm['volume'], vm['seed_volume'])]
+                       + [image['volume'] for image in plan.get('images') or []],
+            'domains': [vm['domain'] for vm in plan['vms']]}),
     }
     if plan.get('type') in ('kvm', 'qemu'):
         out['domains'] = _with_uri(plan, {
@@ -110,7 +118,7 @@ def _domain_item(plan, vm):
 def check(module_options):
     """Every problem the modules would find in their options, one line each, naming the module (and the item)."""
     problems = []
-    for key in ('pool', 'network', 'volumes', 'seeds', 'domains', 'startup'):
+    for key in ('pool', 'network', 'volumes', 'seeds', 'domains', 'startup', 'cluster_info'):
         options = module_options.get(key)
         if options is None:
             continue
