@@ -5,55 +5,79 @@
 
 """Taking a cluster down: which domains are ours, the reverse-order shutdown list, the volumes left to remove.
 
-    ownership(plan, domains)                  -> {'ours': [...], 'foreign': [...]} (domain names)
-    stop_vms(plan, present)                   -> the startup engine's VM list for the reverse shutdown
-    leftover_volumes(plan, foreign, removed)  -> volume names still to remove
+    teardown(plan, objects)            -> what to remove and what to leave alone, from strata.libvirt.cluster_info
+    stop_vms(plan, present)            -> the startup engine's VM list for the reverse shutdown
+    leftover_volumes(teardown, removed) -> the volumes still to remove after the domains went with theirs
 
 Private to strata.libvirt; no compatibility promise.
 """
 
 
-def ownership(cluster_plan, domains):
-    """Split the domains that domain_info found (its `domains` list) into the cluster's own, those that carry this
-    cluster's ownership mark, and the foreign ones (no mark, or another cluster's)."""
-    ours, foreign = [], []
-    for domain in domains or []:
-        if not isinstance(domain, dict) or not domain.get('name'):
-            continue
-        mark = domain.get('ownership') or {}
-        if mark.get('owned') and mark.get('cluster') == cluster_plan['name']:
-            ours.append(domain['name'])
+def teardown(cluster_plan, objects):
+    """What unprovision removes, and what it leaves alone, from the strata.libvirt.cluster_info result `objects`
+    (run with the plan's names): everything that carries this cluster's mark, found by the mark and the registry,
+    not only by today's names; a volume that a domain of another owner uses stays, and so does every object of one
+    of the cluster's names that is not the cluster's own."""
+    marked = objects.get('marked') or {}
+    found = objects.get('objects') or {}
+    ours = list(marked.get('domains') or [])
+    foreign_domains = [name for name, entry in (found.get('domains') or {}).items() if entry.get('status') == 'foreign']
+    left_alone = list(objects.get('foreign') or [])
+    volumes, kept, busy_pools = [], [], set()
+    for volume in marked.get('volumes') or []:
+        where = '%s/%s' % (volume['pool'], volume['name'])
+        if volume.get('used_by'):
+            kept.append('volume %s: used by %s, not a domain of this cluster' % (where, ', '.join(volume['used_by'])))
+            busy_pools.add(volume['pool'])
         else:
-            foreign.append(domain['name'])
-    return {'ours': ours, 'foreign': foreign}
+            volumes.append({'pool': volume['pool'], 'name': volume['name'], 'image': bool(volume.get('image'))})
+    pools = []
+    for pool in marked.get('pools') or []:
+        if pool['name'] in busy_pools:
+            kept.append("pool '%s': it holds a volume that a domain of another owner uses" % pool['name'])
+        else:
+            pools.append(pool['name'])
+    # disks and seeds before the base images they are backed by
+    volumes.sort(key=lambda volume: volume['image'])
+    return {
+        'domains': ours,
+        'foreign_domains': foreign_domains,
+        'stop_vms': stop_vms(cluster_plan, ours),
+        'volumes': [{'pool': v['pool'], 'name': v['name']} for v in volumes],
+        'networks': list(marked.get('networks') or []),
+        'pools': pools,
+        'left_alone': left_alone + kept,
+        'console_logs': [vm['console_log'] for vm in cluster_plan.get('vms') or [] if vm['domain'] not in foreign_domains],
+    }
 
 
 def stop_vms(cluster_plan, present=None):
     """The startup engine's VM list for the reverse-order shutdown of the VMs in `present` (domain names).
 
-    Dependencies become tier numbers (the plan's levels), so VMs that are gone do not break the graph.
+    Dependencies become tier numbers (the plan's levels), so VMs that are gone do not break the graph. Domains of
+    the cluster that the definition no longer names go first (one tier above the plan's last).
     """
-    present = None if present is None else set(present)
+    vms = cluster_plan.get('vms') or []
+    known = set(vm['domain'] for vm in vms)
+    last = max([vm.get('tier') or 0 for vm in vms] or [0])
+    present = None if present is None else list(present)
     out = []
-    for vm in cluster_plan.get('vms') or []:
+    for vm in vms:
         if present is not None and vm['domain'] not in present:
             continue
         entry = {'name': vm['domain'], 'tier': vm.get('tier') or 0}
         if vm.get('grace') is not None:
             entry['grace'] = vm['grace']
         out.append(entry)
+    out.extend({'name': name, 'tier': last + 1} for name in present or [] if name not in known)
     return out
 
 
-def leftover_volumes(cluster_plan, foreign=None, removed=None):
-    """The disks and seeds of the VMs whose domain is not foreign, then the base volumes, without those already
-    removed (names, or pool/name as the domain module reports them)."""
-    foreign = set(foreign or [])
-    gone = set(name.split('/', 1)[-1] for name in removed or [])
-    vms = [vm for vm in cluster_plan.get('vms') or [] if vm['domain'] not in foreign]
-    names = [vm['volume'] for vm in vms] + [vm['seed_volume'] for vm in vms] + \
-        [image['volume'] for image in cluster_plan.get('images') or []]
-    return [name for name in names if name not in gone]
+def leftover_volumes(teardown_, removed=None):
+    """teardown()'s volumes without those the domain module removed (or would remove) with their domains
+    (`removed`: pool/name strings)."""
+    gone = set(removed or [])
+    return [volume for volume in teardown_.get('volumes') or [] if '%s/%s' % (volume['pool'], volume['name']) not in gone]
 
 
 def removed_volumes(domain_results):
