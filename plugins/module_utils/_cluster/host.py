@@ -38,6 +38,23 @@ def memory_problems(problems, vms, host):
                          % (needed, int(host['memory_available_mib'])))
 
 
+def vcpu_problems(problems, plan, facts, virt_type):
+    """vCPUs beyond what libvirt allows a domain of the cluster's machine type (its domain capabilities) are
+    problems; beyond the host's CPUs, a warning (it runs, each vCPU gets a share of a CPU). Returns the warnings."""
+    limit = _int(facts.get('max_vcpus_%s' % virt_type))
+    cpus = _int(facts.get('host_cpus'))
+    warnings = []
+    for index, vm in enumerate(plan.get('vms') or []):
+        vcpus = _int(vm.get('vcpus'))
+        if limit and vcpus > limit:
+            problems.add('vms[%d] (%s): vcpus %d is more than libvirt allows a %s domain of machine type %s here (%d)'
+                         % (index, vm['name'], vcpus, virt_type, plan.get('machine') or 'default', limit))
+        elif cpus and vcpus > cpus:
+            warnings.append('vms[%d] (%s): vcpus %d is more than the host has CPUs (%d); the vCPUs share them'
+                            % (index, vm['name'], vcpus, cpus))
+    return warnings
+
+
 def parse_probe(lines):
     """The probe script's key=value lines as a dict (other lines are ignored)."""
     facts = {}
@@ -92,6 +109,8 @@ def findings(plan, probe_lines, options=None):
                      % (facts.get('libvirt_uri') or plan.get('uri') or 'the default URI', libvirt_error))
     if plan.get('vms'):
         memory_problems(problems, plan['vms'], host)
+    virt_type = wanted if wanted in ('kvm', 'qemu') else ('kvm' if kvm_usable else 'qemu')
+    warnings = vcpu_problems(problems, plan, facts, virt_type)
     pool_path = (plan.get('pool') or {}).get('path')
     disk_avail = _int(facts.get('disk_avail_mb'))
     minimum = _int(options.get('min_free_disk_mb'))
@@ -105,7 +124,6 @@ def findings(plan, probe_lines, options=None):
     if facts.get('python_missing'):
         problems.add('python: %s on the hypervisor cannot import %s (Debian: python3-libvirt python3-lxml python3-pycdlib;'
                      ' or pip install libvirt-python lxml pycdlib)' % (options.get('python') or 'python3', facts['python_missing']))
-    warnings = []
     if wanted == 'auto' and not kvm_usable:
         warnings.append('virt_type auto: KVM is not usable here (%s); the VMs run under QEMU emulation (TCG), much slower.'
                         % kvm_why)
@@ -119,7 +137,7 @@ def findings(plan, probe_lines, options=None):
     return {
         'problems': problems.items,
         'warnings': warnings,
-        'virt_type': wanted if wanted in ('kvm', 'qemu') else ('kvm' if kvm_usable else 'qemu'),
+        'virt_type': virt_type,
         'kvm_usable': kvm_usable,
         'memory_total_mib': host['memory_total_mib'],
         'memory_available_mib': host['memory_available_mib'],

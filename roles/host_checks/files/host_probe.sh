@@ -1,6 +1,6 @@
 #!/bin/sh
 # strata.libvirt.host_checks: what the hypervisor offers, one key=value per line (read-only).
-#   host_probe.sh POOL_PATH PYTHON [URI]
+#   host_probe.sh POOL_PATH PYTHON [URI [MACHINE]]
 # URI: libvirt's, as the modules take it (empty: LIBVIRT_DEFAULT_URI, else qemu:///system); the same Python
 # process that checks the libraries asks libvirt for its running domains (one process, not a module run).
 pool_path=$1
@@ -22,9 +22,10 @@ echo "qemu_img=$(command -v qemu-img || true)"
 echo "ssh=$(command -v ssh || true)"
 echo "ssh_keygen=$(command -v ssh-keygen || true)"
 if [ -d /run/systemd/system ]; then echo "systemd=yes"; else echo "systemd=no"; fi
-out=$("$python" - "$uri" <<'PY' 2>/dev/null
+out=$("$python" - "$uri" "${4:-}" <<'PY' 2>/dev/null
 import importlib
 import os
+import re
 import sys
 
 missing = []
@@ -43,10 +44,20 @@ if "libvirt" not in missing:
         conn = libvirt.open(uri)
         try:
             names = sorted(d.name() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
+            lines = ["host_cpus=%d" % conn.getInfo()[2]]
+            # the most vCPUs libvirt lets a domain of this machine type have, per virtualisation type
+            for virt in ("kvm", "qemu"):
+                try:
+                    caps = conn.getDomainCapabilities(None, None, sys.argv[2] or None, virt, 0)
+                    found = re.search(r"<vcpu max='(\d+)'", caps)
+                    lines.append("max_vcpus_%s=%s" % (virt, found.group(1) if found else ""))
+                except libvirt.libvirtError:
+                    lines.append("max_vcpus_%s=" % virt)
         finally:
             conn.close()
         print("libvirt_error=")
         print("running=" + ",".join(names))
+        print("\n".join(lines))
     except Exception as exc:  # libvirtError, or anything else: reported as the reason
         text = exc.get_error_message() if isinstance(exc, libvirt.libvirtError) else None
         print("libvirt_error=" + " ".join((text or str(exc) or type(exc).__name__).split()))

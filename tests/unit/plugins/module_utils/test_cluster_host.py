@@ -101,3 +101,16 @@ def test_small_disks():
     assert host.small_disks(plan(), results) == ['a (4.00 GB < 5.00 GB of lab)']
     assert host.small_disks(plan(), {'lab': {'virtual_size': 4 * 1024 ** 3}}) == []
     assert host.small_disks(plan(), {}) == []  # check mode before the image exists: nothing to compare
+
+
+def test_vcpus_beyond_the_machine_type_are_a_problem_beyond_the_host_a_warning():
+    vms = [dict(CLUSTER['vms'][0], vcpus=4096), dict(CLUSTER['vms'][1], vcpus=4)]
+    lines = probe(host_cpus='2', max_vcpus_kvm='288', max_vcpus_qemu='255')
+    found = host.findings(plan(vms=vms), lines, {})
+    assert found['problems'] == ['vms[0] (a): vcpus 4096 is more than libvirt allows a kvm domain of machine type q35 here (288)']
+    assert found['warnings'] == ['vms[1] (b): vcpus 4 is more than the host has CPUs (2); the vCPUs share them']
+    # the limit of the type that will run: auto without KVM is TCG's
+    found = host.findings(plan(vms=vms, virt_type='auto'), probe(kvm_dev='no', host_cpus='8', max_vcpus_qemu='255'), {})
+    assert found['problems'] == ['vms[0] (a): vcpus 4096 is more than libvirt allows a qemu domain of machine type q35 here (255)']
+    # no domain capabilities (an older libvirt, a test driver): no limit is made up
+    assert host.findings(plan(vms=vms), probe(max_vcpus_kvm=''), {})['problems'] == []
