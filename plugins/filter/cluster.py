@@ -33,11 +33,11 @@ def cluster_host_findings(cluster_plan_, probe_lines, options=None):
     return host.findings(cluster_plan_, probe_lines, options or {})
 
 
-def cluster_leftover_volumes(cluster_plan_, foreign=None, removed=None):
-    """removed: volume names, or the domain module's `results` (the volumes it removed with their domains)."""
+def cluster_leftover_volumes(teardown_, removed=None):
+    """removed: pool/name strings, or the domain module's `results` (the volumes it removed with their domains)."""
     if removed and isinstance(removed[0], dict):
         removed = teardown.removed_volumes(removed)
-    return teardown.leftover_volumes(cluster_plan_, foreign, removed)
+    return teardown.leftover_volumes(teardown_, removed)
 
 
 class FilterModule(object):
@@ -49,9 +49,8 @@ class FilterModule(object):
             'cluster_host_findings': cluster_host_findings,
             'cluster_key_file': keyfile.inspect,
             'cluster_small_disks': host.small_disks,
-            'cluster_ownership': teardown.ownership,
+            'cluster_teardown': teardown.teardown,
             'cluster_leftover_volumes': cluster_leftover_volumes,
-            'cluster_stop_vms': teardown.stop_vms,
             'cluster_summary': cluster_summary,
             'cluster_mac': definition.derive_mac,
             'resolve_images': plan.resolve_images,

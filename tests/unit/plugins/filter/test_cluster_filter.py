@@ -24,8 +24,8 @@ CLUSTER = {'name': 'c1', 'network': {'cidr': '10.9.0.0/24'}, 'ssh_public_keys': 
 
 def test_filters_are_there():
     assert sorted(FILTERS) == ['cluster_host_findings', 'cluster_key_file', 'cluster_leftover_volumes', 'cluster_mac',
-                               'cluster_ownership', 'cluster_plan', 'cluster_problems', 'cluster_set_virt_type',
-                               'cluster_small_disks', 'cluster_stop_vms', 'cluster_summary', 'resolve_images']
+                               'cluster_plan', 'cluster_problems', 'cluster_set_virt_type', 'cluster_small_disks',
+                               'cluster_summary', 'cluster_teardown', 'resolve_images']
 
 
 def test_every_filter_is_documented():
@@ -59,19 +59,40 @@ def test_virt_type_and_the_domains():
         FILTERS['cluster_set_virt_type'](dict(plan, type='auto'), 'auto')
 
 
+def _objects(domains, volumes, foreign=()):
+    """A strata.libvirt.cluster_info result with these marked domains and volumes ((name, used_by, image))."""
+    return {'objects': {'domains': {'c1-b': {'exists': True, 'status': 'foreign'}}}, 'foreign': list(foreign),
+            'marked': {'domains': domains, 'networks': ['c1'], 'pools': [{'name': 'c1', 'active': True}],
+                       'volumes': [{'pool': 'c1', 'name': n, 'key': '/p/' + n, 'image': image, 'used_by': used}
+                                   for n, used, image in volumes]}}
+
+
 def test_teardown_filters():
     plan = FILTERS['cluster_plan'](CLUSTER, IMAGE_MAP, {})
-    domains = [{'name': 'c1-a', 'ownership': {'owned': True, 'cluster': 'c1'}},
-               {'name': 'c1-b', 'ownership': {'owned': True, 'cluster': 'other'}}]
-    assert FILTERS['cluster_ownership'](plan, domains) == {'ours': ['c1-a'], 'foreign': ['c1-b']}
-    assert FILTERS['cluster_leftover_volumes'](plan, ['c1-b']) == ['c1-a.qcow2', 'c1-a-seed.iso', 'lab.qcow2']
-    removed = [{'diff': {'after': {'volumes_removed': ['c1/c1-a.qcow2', 'c1/c1-a-seed.iso']}}}, {'changed': False}]
-    assert FILTERS['cluster_leftover_volumes'](plan, [], removed) == ['c1-b.qcow2', 'c1-b-seed.iso', 'lab.qcow2']
+    volumes = [('lab.qcow2', [], True), ('c1-a.qcow2', [], False), ('c1-b.qcow2', ['c1-b'], False),
+               ('c1-b-seed.iso', [], False)]
+    teardown = FILTERS['cluster_teardown'](plan, _objects(['c1-a', 'c1-old'], volumes,
+                                                          ["domain 'c1-b' exists and was not created by strata.libvirt"]))
+    assert teardown['domains'] == ['c1-a', 'c1-old'] and teardown['foreign_domains'] == ['c1-b']
+    # a domain the definition no longer names is stopped first
+    assert teardown['stop_vms'] == [{'name': 'c1-a', 'tier': 0}, {'name': 'c1-old', 'tier': 2}]
+    # the volumes of a VM whose name a foreign domain took are ours and go, unless that domain uses them
+    assert teardown['volumes'] == [{'pool': 'c1', 'name': 'c1-a.qcow2'}, {'pool': 'c1', 'name': 'c1-b-seed.iso'},
+                                   {'pool': 'c1', 'name': 'lab.qcow2'}]
+    assert teardown['left_alone'] == ["domain 'c1-b' exists and was not created by strata.libvirt",
+                                      'volume c1/c1-b.qcow2: used by c1-b, not a domain of this cluster',
+                                      "pool 'c1': it holds a volume that a domain of another owner uses"]
+    assert teardown['pools'] == [] and teardown['networks'] == ['c1']
+    assert teardown['console_logs'] == [plan['vms'][0]['console_log']]
+    removed = [{'diff': {'after': {'volumes_removed': ['c1/c1-a.qcow2']}}}, {'changed': False}]
+    assert FILTERS['cluster_leftover_volumes'](teardown, removed) == [{'pool': 'c1', 'name': 'c1-b-seed.iso'},
+                                                                      {'pool': 'c1', 'name': 'lab.qcow2'}]
+    free = FILTERS['cluster_teardown'](plan, _objects([], [('lab.qcow2', [], True)]))
+    assert free['pools'] == ['c1'] and free['left_alone'] == [] and free['stop_vms'] == []
 
 
 def test_helpers():
     plan = FILTERS['cluster_plan'](CLUSTER, IMAGE_MAP, {})
-    assert FILTERS['cluster_stop_vms'](plan, ['c1-b']) == [{'name': 'c1-b', 'tier': 1}]
     assert FILTERS['cluster_summary'](plan, [])[2].split()[:3] == ['a', '0', '10.9.0.10']
     assert FILTERS['cluster_summary'](plan, startup_results=[], check_mode=True)[2].split()[-2:] == ['planned', '-']
     assert FILTERS['cluster_mac']('c1', 'a').startswith('52:54:00:')
