@@ -3,18 +3,65 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The libvirt calls of the startup engine: read a domain's state, start it, ask it to shut down.
+"""The libvirt calls of the startup engine: read a domain's state, start it, watch it while the engine waits
+for it, ask it to shut down.
 
-Small on purpose; the domain module has the full lifecycle.
+Small on purpose; the domain module has the full lifecycle. The engine's threads share one libvirt connection
+(libvirt's API is thread-safe: one connection may serve several threads at once), as the probes do.
 
 Private to strata.libvirt; no compatibility promise.
 """
+
+import time
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
 from ansible_collections.strata.libvirt.plugins.module_utils import _probes
 
 libvirt = _connection.libvirt
+
+
+def _table(rows):
+    """{libvirt's number: text} of (VIR_* name, number, text) rows; the number stands in where the binding
+    is missing or older than the name."""
+    return dict((getattr(libvirt, name, number), text) for name, number, text in rows)
+
+
+SHUTOFF = getattr(libvirt, 'VIR_DOMAIN_SHUTOFF', 5)
+CRASHED = getattr(libvirt, 'VIR_DOMAIN_CRASHED', 6)
+PAUSED = getattr(libvirt, 'VIR_DOMAIN_PAUSED', 3)
+RUNNING_STATES = (getattr(libvirt, 'VIR_DOMAIN_RUNNING', 1), getattr(libvirt, 'VIR_DOMAIN_BLOCKED', 2))
+
+# why a domain is in its state (the reason of virDomainGetState), as the readiness wait reports it
+SHUTOFF_REASONS = _table([
+    ('VIR_DOMAIN_SHUTOFF_SHUTDOWN', 1, 'shut down from inside the guest'),
+    ('VIR_DOMAIN_SHUTOFF_DESTROYED', 2, 'destroyed'),
+    ('VIR_DOMAIN_SHUTOFF_CRASHED', 3, 'the guest crashed'),
+    ('VIR_DOMAIN_SHUTOFF_MIGRATED', 4, 'migrated to another host'),
+    ('VIR_DOMAIN_SHUTOFF_SAVED', 5, 'saved to a file'),
+    ('VIR_DOMAIN_SHUTOFF_FAILED', 6, 'failed to start'),
+    ('VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT', 7, 'reverted to a snapshot taken while it was off'),
+    ('VIR_DOMAIN_SHUTOFF_DAEMON', 8, 'killed by libvirt while it reconnected to the hypervisor'),
+])
+CRASHED_REASONS = _table([('VIR_DOMAIN_CRASHED_PANICKED', 1, 'the guest kernel panicked')])
+PAUSED_REASONS = _table([
+    ('VIR_DOMAIN_PAUSED_USER', 1, 'by the user'),
+    ('VIR_DOMAIN_PAUSED_MIGRATION', 2, 'for a migration'),
+    ('VIR_DOMAIN_PAUSED_SAVE', 3, 'while being saved'),
+    ('VIR_DOMAIN_PAUSED_DUMP', 4, 'for a core dump'),
+    ('VIR_DOMAIN_PAUSED_IOERROR', 5, 'after a disk I/O error'),
+    ('VIR_DOMAIN_PAUSED_WATCHDOG', 6, 'by its watchdog'),
+    ('VIR_DOMAIN_PAUSED_FROM_SNAPSHOT', 7, 'reverted to a paused snapshot'),
+    ('VIR_DOMAIN_PAUSED_SHUTTING_DOWN', 8, 'while shutting down'),
+    ('VIR_DOMAIN_PAUSED_SNAPSHOT', 9, 'for a snapshot'),
+    ('VIR_DOMAIN_PAUSED_CRASHED', 10, 'after the guest crashed'),
+    ('VIR_DOMAIN_PAUSED_STARTING_UP', 11, 'while starting up'),
+    ('VIR_DOMAIN_PAUSED_POSTCOPY', 12, 'during a post-copy migration'),
+    ('VIR_DOMAIN_PAUSED_POSTCOPY_FAILED', 13, 'after a failed post-copy migration'),
+    ('VIR_DOMAIN_PAUSED_API_ERROR', 14, 'after a failed libvirt call'),
+])
+STATE_TEXTS = {PAUSED: 'paused', SHUTOFF: 'shut off', CRASHED: 'crashed', 4: 'being shut down',
+               7: 'suspended by the guest (power management)'}
 
 
 def state_name(state):
@@ -70,8 +117,100 @@ def request_shutdown(dom, mode):
 
 def is_off(dom):
     try:
-        return dom.state()[0] in (libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_CRASHED) or not dom.isActive()
+        return dom.state()[0] in (SHUTOFF, CRASHED) or not dom.isActive()
     except Exception as exc:
         if _connection.is_error(exc, 'VIR_ERR_NO_DOMAIN'):
             return True  # a transient domain is gone once it is off
         raise
+
+
+def is_gone(dom):
+    """True when the domain no longer exists (undefined while off, or a transient domain that went off)."""
+    try:
+        dom.state()
+    except Exception as exc:
+        if _connection.is_error(exc, 'VIR_ERR_NO_DOMAIN'):
+            return True
+        raise
+    return False
+
+
+def look(conn, name):
+    """[state, reason] of the domain called name, or None when no domain has that name (any more)."""
+    try:
+        return list(conn.lookupByName(name).state()[:2])
+    except Exception as exc:
+        if _connection.is_error(exc, 'VIR_ERR_NO_DOMAIN'):
+            return None
+        raise
+
+
+def end_of(state):
+    """(what happened, why or None) when a domain in this look() state can no longer become ready
+    (shut off, crashed, gone), else None."""
+    if state is None:
+        return 'no longer defined', None
+    if state[0] == SHUTOFF:
+        return 'shut off', SHUTOFF_REASONS.get(state[1])
+    if state[0] == CRASHED:
+        return 'crashed', CRASHED_REASONS.get(state[1])
+    return None
+
+
+def state_text(state):
+    """'running', 'paused (by the user)', 'shut off (destroyed)', 'no longer defined', ... of a look() state."""
+    if state is None:
+        return 'no longer defined'
+    if state[0] in RUNNING_STATES:
+        return 'running'
+    reason = {PAUSED: PAUSED_REASONS, SHUTOFF: SHUTOFF_REASONS, CRASHED: CRASHED_REASONS}.get(state[0], {}).get(state[1])
+    text = STATE_TEXTS.get(state[0]) or state_name(state[0])
+    return '%s (%s)' % (text, reason) if reason else text
+
+
+class DomainWatch(object):
+    """The state of one domain the readiness wait waits for, looked up at most every `every` seconds
+    (one lookupByName().state() call): after each probe attempt and during the pauses between them."""
+
+    def __init__(self, conn, name, every):
+        self.conn = conn
+        self.name = name
+        self.every = every
+        self.looked = None      # monotonic time of the last look
+        self.state = None       # the last look() answer
+        self.error = None       # why the last look failed (a libvirt error other than 'no such domain')
+
+    def look(self, force=False):
+        """Look again when due (or forced); returns True when the state differs from the last look's."""
+        now = time.monotonic()
+        if not force and self.looked is not None and now - self.looked < self.every:
+            return False
+        first = self.looked is None
+        self.looked = now
+        try:
+            state = look(self.conn, self.name)
+        except Exception as exc:
+            self.error = _connection.error_text(exc)
+            return False
+        self.error = None
+        changed = first or state != self.state
+        self.state = state
+        return changed
+
+    def ended(self):
+        """end_of() of the last successful look; None before the first one."""
+        return end_of(self.state) if self.looked is not None and self.error is None else None
+
+    def running(self):
+        return self.state is not None and self.state[0] in RUNNING_STATES
+
+    def text(self):
+        if self.error:
+            return 'state unknown (%s)' % self.error
+        return state_text(self.state)
+
+    def note(self):
+        """'' while the domain runs, else how it is: for the progress lines."""
+        if self.error:
+            return '; the state of the domain cannot be read: %s' % self.error
+        return '' if self.running() else '; the domain is %s' % state_text(self.state)

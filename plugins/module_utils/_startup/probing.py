@@ -6,6 +6,11 @@
 """The startup engine's readiness waits: every VM's probes in a thread of its own, retried until they pass,
 fail for good, hit a deadline, or are abandoned because another VM of the tier failed.
 
+While it waits, each thread also looks at its VM's domain (after each attempt and every DOMAIN_WATCH seconds
+between attempts): a domain that shut off, crashed or is no longer defined fails the VM at once, with the
+cause libvirt gives; a paused one is noted in the timeline and the progress lines, and the wait goes on.
+An attempt already under way finishes first (it is bounded by its attempt timeout).
+
 Private to strata.libvirt; no compatibility promise.
 """
 
@@ -15,7 +20,8 @@ import time
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
 from ansible_collections.strata.libvirt.plugins.module_utils import _probes
-from ansible_collections.strata.libvirt.plugins.module_utils._startup.timing import HEARTBEAT, seconds_text
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.domains import DomainWatch
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.timing import DOMAIN_WATCH, HEARTBEAT, seconds_text
 
 
 class ProbeMixin(object):
@@ -48,12 +54,17 @@ class ProbeMixin(object):
             deadline, limit = deadline_tier, 'tier_timeout %s s' % seconds_text(self.config['tier_timeout'])
         ctx = _probes.ProbeContext(vm, self.conn, self.resolver, deadline)
         policy = self.config['on_failure']
+        watch = DomainWatch(self.conn, name, DOMAIN_WATCH)
+        probe = last = None
         try:
             for probe in [_probes.build(p) for p in vm['probes']]:
                 probe_began = noted = time.monotonic()
                 last = None
                 attempts = 0
                 while True:
+                    if self._watch(name, watch):
+                        self._fail_ended(name, index, probe, began, watch, last, abandon, policy)
+                        return
                     if abandon.is_set():
                         record['status'] = 'abandoned'
                         self.event(name, 'abandoned while waiting for probe %s: another VM of tier %d failed'
@@ -69,9 +80,12 @@ class ProbeMixin(object):
                     except _probes.ProbeFatal as exc:
                         self._fail(name, index, probe, probe_began, began, 'cannot pass: %s' % exc, abandon, policy)
                         return
-                    except Exception as exc:  # pragma: no cover - an unexpected error is a failure, not a crash
-                        self._fail(name, index, probe, probe_began, began,
-                                   'raised %s' % _connection.error_text(exc), abandon, policy)
+                    except Exception as exc:  # an unexpected error is a failure, not a crash
+                        if self._watch(name, watch, force=True):  # e.g. the domain went away under the probe
+                            self._fail_ended(name, index, probe, began, watch, last, abandon, policy)
+                        else:  # pragma: no cover
+                            self._fail(name, index, probe, probe_began, began,
+                                       'raised %s' % _connection.error_text(exc), abandon, policy)
                         return
                     else:
                         self._note_address(name)
@@ -82,18 +96,46 @@ class ProbeMixin(object):
                     now = time.monotonic()
                     if now - noted >= HEARTBEAT:
                         noted = now
-                        self.progress('%s: still waiting for probe %s (%.0f s so far, %.0f s left; last result: %s)'
+                        self.progress('%s: still waiting for probe %s (%.0f s so far, %.0f s left; last result: %s%s)'
                                       % (name, probe.describe(self._known_address(name)), now - probe_began,
-                                         max(0, deadline - now), last))
+                                         max(0, deadline - now), last, watch.note()))
                     if now >= deadline:
                         self._fail(name, index, probe, probe_began, began,
                                    'did not pass within the %s (last result: %s)' % (limit, last), abandon, policy)
                         return
-                    time.sleep(max(0.0, min(wait, deadline - now)))
+                    if self._pause(name, watch, abandon, min(wait, deadline - now)):
+                        self._fail_ended(name, index, probe, began, watch, last, abandon, policy)
+                        return
             record['status'] = 'ready'
             self.event(name, 'ready', waited=round(time.monotonic() - began, 2))
-        except StrataError as exc:  # pragma: no cover - e.g. the domain vanished
-            self._fail(name, index, None, began, began, str(exc), abandon, policy)
+        except StrataError as exc:  # pragma: no cover - e.g. the connection broke
+            if self._watch(name, watch, force=True):
+                self._fail_ended(name, index, probe, began, watch, last, abandon, policy)
+            else:
+                self._fail(name, index, None, began, began, str(exc), abandon, policy)
+
+    def _watch(self, name, watch, force=False):
+        """Look at the domain when due; a change that is not the end (paused, running again) goes into the
+        timeline. True when the domain can no longer become ready (shut off, crashed, gone)."""
+        was_running = watch.running() if watch.looked is not None else None
+        if watch.look(force) and watch.ended() is None:
+            if not watch.running():
+                self.event(name, 'the domain is %s; the readiness wait goes on' % watch.text(), domain=watch.text())
+            elif was_running is False:
+                self.event(name, 'the domain runs again', domain=watch.text())
+        return watch.ended() is not None
+
+    def _pause(self, name, watch, abandon, seconds):
+        """Sleep until the next attempt, looking at the domain meanwhile; True when it ended."""
+        end = time.monotonic() + max(0.0, seconds)
+        while not abandon.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(left, watch.every))
+            if self._watch(name, watch):
+                return True
+        return False
 
     def _known_address(self, name):
         return self.vms[name]['address'] or self.resolver.found.get(name, (None, None))[0]
@@ -108,10 +150,26 @@ class ProbeMixin(object):
         what = ('probe %s' % probe.describe(self._known_address(name))) if probe else 'the readiness wait'
         msg = ("VM '%s' (tier %d) not ready: %s %s; waited %.1f s for this probe, %.1f s since the wait began"
                % (name, index, what, why, now - probe_began, now - began))
+        self._failed(name, msg, abandon, policy, 'not ready: %s %s' % (what, why), probe=probe.type if probe else None,
+                     waited=round(now - probe_began, 2))
+
+    def _fail_ended(self, name, index, probe, began, watch, last, abandon, policy):
+        """The domain shut off, crashed or went away while its probes had not passed."""
+        now = time.monotonic()
+        what, why = watch.ended()
+        cause = '%s after %.1f s%s' % (what, now - began, (' (%s)' % why) if why else '')
+        msg = "VM '%s' (tier %d) not ready: %s" % (name, index, cause)
+        if probe is not None:
+            msg += '; probe %s had not passed' % probe.describe(self._known_address(name))
+            if last:
+                msg += ' (last result: %s)' % last
+        self._failed(name, msg, abandon, policy, 'not ready: %s' % cause, probe=probe.type if probe else None,
+                     domain=watch.text(), waited=round(now - began, 2))
+
+    def _failed(self, name, msg, abandon, policy, event, **extra):
         self.records[name]['status'] = 'failed'
         self.records[name]['error'] = msg
-        self.event(name, 'not ready: %s %s' % (what, why), probe=probe.type if probe else None,
-                   waited=round(now - probe_began, 2))
+        self.event(name, event, **extra)
         with self._mutex:
             self.failures.append(msg)
         if policy != 'continue':

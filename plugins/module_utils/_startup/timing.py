@@ -11,6 +11,7 @@ Private to strata.libvirt; no compatibility promise.
 import time
 
 HEARTBEAT = 30.0         # seconds between 'still waiting' progress lines
+DOMAIN_WATCH = 1.0       # seconds between looks at the state of a domain the readiness wait waits for
 
 
 def iso(ts):
