@@ -4,7 +4,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 """The startup engine's shutdown: tier by tier in reverse order, the VMs of a tier in parallel, each asked
-to shut down (repeatedly within its grace period) and then forced off.
+to shut down (repeatedly within its grace period) and then forced off. A domain that goes away meanwhile
+(undefined by someone else) counts as off.
 
 Private to strata.libvirt; no compatibility promise.
 """
@@ -13,7 +14,7 @@ import threading
 import time
 
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
-from ansible_collections.strata.libvirt.plugins.module_utils._startup.domains import is_off, libvirt, request_shutdown
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.domains import PAUSED, is_gone, is_off, request_shutdown
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.timing import HEARTBEAT, seconds_text
 
 ACPI_RESEND = 15.0       # seconds between repeated shutdown requests within the grace period
@@ -59,6 +60,8 @@ class StopMixin(object):
         vm = self.vms[name]
         record = self.records[name]
         mode = self.config['shutdown_mode']
+        dom = None
+        began = None
         try:
             try:
                 dom = self.conn.lookupByName(name)
@@ -68,7 +71,8 @@ class StopMixin(object):
                 raise
             if is_off(dom):
                 return
-            if dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+            persistent = bool(dom.isPersistent())
+            if dom.state()[0] == PAUSED:
                 dom.resume()  # a paused guest cannot see the power button
                 self.event(name, 'resumed (paused guests ignore ACPI)')
             self.changed = True
@@ -90,7 +94,10 @@ class StopMixin(object):
                         except Exception:  # pragma: no cover - it may be going down right now
                             pass
                         last_request = time.monotonic()
-            if is_off(dom):
+            if persistent and is_gone(dom):  # a transient domain is gone once it is off; this one was undefined
+                self.event(name, 'stopped (no longer defined after %.1f s: undefined meanwhile)' % (time.monotonic() - began),
+                           forced=False, waited=round(time.monotonic() - began, 2))
+            elif is_off(dom):
                 self.event(name, 'stopped (shut down by the guest after %.1f s)' % (time.monotonic() - began),
                            forced=False, waited=round(time.monotonic() - began, 2))
             else:
@@ -104,15 +111,31 @@ class StopMixin(object):
                     self.forced.append(name)
                 self.event(name, 'forced off (destroy) after a grace period of %s s' % seconds_text(grace),
                            forced=True, waited=round(time.monotonic() - began, 2))
-            if self.config['state'] == 'stopped':
-                record['status'] = 'stopped'
-            else:  # on_failure=stop_started: keep the readiness status, say that it was stopped
-                record['stopped_after_failure'] = True
-            with self._mutex:
-                self.stopped.append(name)
+            self._stopped(name)
         except Exception as exc:
+            if dom is not None and _vanished(dom):
+                self.event(name, 'no longer defined (undefined meanwhile): nothing left to stop')
+                if began is not None:
+                    self._stopped(name)
+                return
             record['stop_error'] = 'failed to stop: %s' % _connection.error_text(exc)
             record['status'] = 'stop failed'
             self.event(name, record['stop_error'])
             with self._mutex:
                 self.errors.append("VM '%s': %s" % (name, record['stop_error']))
+
+    def _stopped(self, name):
+        if self.config['state'] == 'stopped':
+            self.records[name]['status'] = 'stopped'
+        else:  # on_failure=stop_started: keep the readiness status, say that it was stopped
+            self.records[name]['stopped_after_failure'] = True
+        with self._mutex:
+            self.stopped.append(name)
+
+
+def _vanished(dom):
+    """True when the domain no longer exists; False also when that cannot be told."""
+    try:
+        return is_gone(dom)
+    except Exception:
+        return False
