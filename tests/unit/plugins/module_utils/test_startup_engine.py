@@ -19,6 +19,8 @@ libvirt = pytest.importorskip('libvirt')
 
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
 from ansible_collections.strata.libvirt.plugins.module_utils._startup import cli as _startup_cli
+from ansible_collections.strata.libvirt.plugins.module_utils._startup import domains as _domains
+from ansible_collections.strata.libvirt.plugins.module_utils._startup import probing as _probing
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.spec import boot_config, normalize
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.engine import Engine
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
@@ -377,3 +379,134 @@ def test_a_port_that_opens_is_seen_at_once_not_an_interval_later(hv, define, tmp
     assert res['vms']['su-gw']['status'] == 'ready'
     passed = [e for e in res['vms']['su-gw']['timeline'] if e['event'].startswith('probe tcp')][0]
     assert 1.0 <= passed['waited'] < 3.0 and passed['attempts'] > 2
+
+
+# -- the domain watched during the readiness wait -----------------------------------------------------
+
+def meanwhile(hv, name, act, after=0.5):
+    """Calls act(domain) from another thread once the domain `name` has run for `after` seconds."""
+    def job():
+        end = time.monotonic() + 10
+        while time.monotonic() < end and not running(hv, name):
+            time.sleep(0.02)
+        time.sleep(after)
+        act(hv.lookupByName(name))
+    thread = threading.Thread(target=job)
+    thread.start()
+    return thread
+
+
+def never_ready(name, **extra):
+    """A VM whose probe never passes: a tcp probe of a closed loopback port."""
+    return dict({'name': name, 'address': '127.0.0.1', 'timeout': 20,
+                 'probes': [{'type': 'tcp', 'port': closed_port(), 'interval': 0.2}]}, **extra)
+
+
+def vanish(dom):
+    dom.undefine()   # a running domain becomes transient...
+    dom.destroy()    # ...and is gone once it is off
+
+
+@pytest.mark.parametrize('act, cause', [
+    (lambda dom: dom.destroy(), 'shut off after %s s (destroyed)'),
+    (lambda dom: dom.shutdown(), 'shut off after %s s (shut down from inside the guest)'),
+    (vanish, 'no longer defined after %s s'),
+], ids=['destroyed', 'shut down by the guest', 'undefined and off'])
+def test_a_vm_that_goes_off_while_waited_for_fails_at_once(hv, define, tmp_path, act, cause):
+    define('su-db')
+    thread = meanwhile(hv, 'su-db', act)
+    try:
+        res = engine(hv, tmp_path, vms=[never_ready('su-db')]).run()
+    finally:
+        thread.join()
+    assert res['failed'] is True and res['elapsed'] < 3      # not the 20 s timeout
+    record = res['vms']['su-db']
+    assert record['status'] == 'failed' and record['error'] == res['msg'].split('. on_failure=')[0]
+    head, tail = cause.split('%s')
+    assert record['error'].startswith("VM 'su-db' (tier 0) not ready: " + head)
+    waited = float(record['error'].split(head, 1)[1].split(' s', 1)[0])
+    assert 0.4 <= waited < 2.5 and tail in record['error']
+    assert '; probe tcp 127.0.0.1:' in record['error'] and 'had not passed (last result: tcp 127.0.0.1:' in record['error']
+    assert 'timed out' not in res['msg'] and 'did not pass within' not in res['msg']
+    last = record['timeline'][-1]
+    assert last['event'].startswith('not ready: ' + head) and last['probe'] == 'tcp'
+    assert res['tiers'][0]['status'] == 'failed' and 'on_failure=abort' in res['msg']
+
+
+def test_on_failure_continue_a_vm_gone_off_does_not_stop_its_tier_or_the_next(hv, define, tmp_path):
+    define('su-db', 'su-ok', 'su-web')
+    vms = [never_ready('su-db'),
+           {'name': 'su-ok', 'probes': [{'type': 'command', 'command': [sys.executable, '-c', 'import time; time.sleep(1.5)']}]},
+           {'name': 'su-web', 'tier': 1}]
+    thread = meanwhile(hv, 'su-db', lambda dom: dom.destroy())
+    try:
+        res = engine(hv, tmp_path, vms=vms, on_failure='continue').run()
+    finally:
+        thread.join()
+    assert res['failed'] is True and res['elapsed'] < 6
+    assert "VM 'su-db' (tier 0) not ready: shut off after" in res['msg'] and '(destroyed)' in res['msg']
+    assert res['vms']['su-ok']['status'] == 'ready' and event_t(res, 'su-ok', 'ready') > event_t(res, 'su-db', 'not ready')
+    assert res['vms']['su-web']['status'] == 'ready' and running(hv, 'su-web')
+    assert [t['status'] for t in res['tiers']] == ['failed', 'ready']
+    assert res['running'] == ['su-ok', 'su-web']
+
+
+def test_a_paused_vm_is_waited_for_and_shown(hv, define, tmp_path, monkeypatch):
+    """Paused is no failure: the wait goes on, the timeline and the progress lines say so."""
+    monkeypatch.setattr(_probing, 'HEARTBEAT', 0.3)
+    define('su-db')
+    port = closed_port()
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+
+    def pause_resume_open(dom):
+        dom.suspend()
+        time.sleep(1.0)
+        dom.resume()
+        time.sleep(1.2)  # longer than the watch's pause between looks
+        srv.bind(('127.0.0.1', port))
+        srv.listen(5)
+    thread = meanwhile(hv, 'su-db', pause_resume_open, after=0.3)
+    lines = []
+    try:
+        vm = dict(never_ready('su-db'), probes=[{'type': 'tcp', 'port': port, 'interval': 0.2}])
+        res = engine(hv, tmp_path, lines=lines, vms=[vm]).run()
+    finally:
+        thread.join()
+        srv.close()
+    assert not res.get('failed'), res.get('msg')
+    events = [e['event'] for e in res['vms']['su-db']['timeline']]
+    assert 'the domain is paused (by the user); the readiness wait goes on' in events
+    assert events.index('the domain runs again') > events.index('the domain is paused (by the user); the readiness wait goes on')
+    assert events[-1] == 'ready'
+    assert any('still waiting for probe tcp' in line and 'the domain is paused (by the user))' in line for line in lines)
+
+
+def test_the_domain_states_as_the_wait_names_them():
+    assert _domains.end_of(None) == ('no longer defined', None)
+    assert _domains.end_of([libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_DESTROYED]) == ('shut off', 'destroyed')
+    assert _domains.end_of([libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_FAILED]) == ('shut off', 'failed to start')
+    assert _domains.end_of([libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_UNKNOWN]) == ('shut off', None)
+    assert _domains.end_of([libvirt.VIR_DOMAIN_CRASHED, libvirt.VIR_DOMAIN_CRASHED_PANICKED]) == ('crashed', 'the guest kernel panicked')
+    assert _domains.end_of([libvirt.VIR_DOMAIN_CRASHED, libvirt.VIR_DOMAIN_CRASHED_UNKNOWN]) == ('crashed', None)
+    for state in ([libvirt.VIR_DOMAIN_RUNNING, 1], [libvirt.VIR_DOMAIN_PAUSED, 1], [libvirt.VIR_DOMAIN_PMSUSPENDED, 0]):
+        assert _domains.end_of(state) is None
+    assert _domains.state_text([libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_IOERROR]) == 'paused (after a disk I/O error)'
+    assert _domains.state_text([libvirt.VIR_DOMAIN_BLOCKED, 0]) == 'running'
+
+
+def test_stop_a_vm_undefined_meanwhile_is_no_error(hv, tmp_path):
+    """A guest that ignores the power button (here: on_poweroff restart) is undefined and destroyed by
+    someone else during its grace period: it is off, not an error, and not forced."""
+    hv.defineXML(DOM.replace('</domain>', '<on_poweroff>restart</on_poweroff></domain>') % 'su-db')
+    hv.lookupByName('su-db').create()
+    thread = meanwhile(hv, 'su-db', vanish, after=0.8)
+    try:
+        res = engine(hv, tmp_path, vms=[{'name': 'su-db', 'grace': 10}], state='stopped').run()
+    finally:
+        thread.join()
+    assert not res.get('failed'), res.get('msg')
+    assert res['elapsed'] < 5 and res['forced'] == [] and res['stopped'] == ['su-db']
+    events = [e['event'] for e in res['vms']['su-db']['timeline']]
+    assert events[0].startswith('shutdown requested') and events[-1].startswith('stopped (no longer defined after ')
+    assert res['vms']['su-db']['status'] == 'stopped' and res['tiers'][0]['status'] == 'stopped'
