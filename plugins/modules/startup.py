@@ -226,6 +226,10 @@ options:
     type: path
 notes:
   - The per-VM timeout counts from the start of the VM's tier. Probes run from the managed node (the hypervisor).
+  - While a VM's probes have not passed, its domain is watched (after each attempt, and every second between
+    attempts). A domain that shuts off, crashes or is no longer defined fails the VM at once, and the error gives
+    libvirt's reason, for example C(shut off after 40.2 s (destroyed)); O(on_failure) then applies as for any failure.
+    A paused domain is no failure; the wait goes on, and the timeline and the progress lines say that it is paused.
   - V(cloud_init) via the agent needs C(guest-exec) allowed in the guest's qemu-guest-agent (the default).
 requirements:
   - libvirt-python (the C(libvirt) and C(libvirt_qemu) Python modules) on the managed node
@@ -325,7 +329,8 @@ vms:
   description:
     - Per VM, its C(tier), C(state_before), C(action), C(status) (ready, failed, abandoned, not started, stopped),
       C(address) and C(address_source), C(forced), C(error) when it failed, and its C(timeline), a list of events
-      (start issued, each probe passed, ready, shutdown requested, forced off) with C(at) and C(t).
+      (start issued, each probe passed, the domain paused, ready or not ready, shutdown requested, forced off)
+      with C(at) and C(t).
   returned: always
   type: dict
   sample:
