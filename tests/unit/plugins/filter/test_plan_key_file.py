@@ -46,10 +46,11 @@ def run_plan(tmp_path, key_file, *args):
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, check=False)
 
 
-def test_a_key_path_where_no_pair_can_be_made_fails_with_the_plans_message(tmp_path):
+@pytest.mark.parametrize('args', [[], ['--check']], ids=['run', 'check mode'])
+def test_a_key_path_where_no_pair_can_be_made_fails_with_the_plans_message(tmp_path, args):
     (tmp_path / 'file').write_text('x')
     key = str(tmp_path / 'file' / 'keys' / 'id')
-    run = run_plan(tmp_path, key)
+    run = run_plan(tmp_path, key, *args)
     assert run.returncode != 0
     assert 'ssh_private_key_file: %s cannot be created: %s/file is not a directory' % (key, tmp_path) in run.stdout, \
         run.stdout[-3000:]
