@@ -35,6 +35,7 @@ options:
       - Directory on the managed node for the per-URI lock files and for the ownership registry of
         storage pools and volumes (libvirt cannot store a mark in their XML).
       - All tasks against one hypervisor must use the same O(state_dir), normally the default.
+      - Created mode C(0700) (with the parents it needs), its lock files and registry C(0600), whatever the umask.
     type: path
     default: /var/lib/strata-libvirt
   lock_timeout:

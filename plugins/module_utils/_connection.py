@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Connection to libvirt, error mapping and the per-URI hypervisor lock.
+"""Connection to libvirt, error mapping, the per-URI hypervisor lock, and the files strata.libvirt keeps
+(directories and atomic replacement, each with an exact mode whatever the umask).
 
 Private to strata.libvirt; no compatibility promise.
 """
@@ -14,6 +15,7 @@ import errno
 import hashlib
 import os
 import re
+import stat
 import time
 import traceback
 
@@ -132,12 +134,54 @@ def uri_slug(uri):
     return '%s-%s' % (readable, hashlib.sha256(uri.encode('utf-8')).hexdigest()[:12])
 
 
-def ensure_dir(path, mode=0o700):
+def make_dirs(path, mode):
+    """Create the directory path and its missing parents, each with exactly mode whatever the umask (os.makedirs
+    gives the parents 0777 less the umask, and the umask narrows mode too); directories that exist are left as
+    they are. Raises OSError."""
+    path = os.path.abspath(path)
+    missing = []
+    while not os.path.isdir(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, mode)
+        except OSError as exc:
+            if exc.errno != errno.EEXIST or not os.path.isdir(directory):
+                raise
+            continue  # made by a task running in parallel: its mode is its maker's
+        os.chmod(directory, mode)
+
+
+def replace_file(module, tmp, path, mode):
+    """Move the temporary file tmp (beside path) onto path with exactly mode. module.atomic_move gives a file it
+    creates 0666 less the umask (world-writable under umask 0): the umask is 077 while it runs, so the file is never
+    wider than 0600 on its way, then it gets mode. Without a module, os.replace."""
+    os.chmod(tmp, mode)
+    if module is None:
+        os.replace(tmp, path)
+        return
+    umask = os.umask(0o077)
     try:
-        os.makedirs(path, mode)
+        module.atomic_move(tmp, path, keep_dest_attrs=False)
+    finally:
+        os.umask(umask)
+    os.chmod(path, mode)
+
+
+# A lock file: opened for writing by its owner (root) only; it holds nothing.
+LOCK_MODE = 0o600
+
+
+def ensure_dir(path, mode=0o700):
+    """A directory of state_dir; 0700: the lock files and the ownership registry are for strata.libvirt (root) only."""
+    try:
+        make_dirs(path, mode)
     except OSError as exc:
-        if exc.errno != errno.EEXIST:
-            raise StrataError("Cannot create state directory '%s' (option state_dir): %s" % (path, exc))
+        raise StrataError("Cannot create state directory '%s' (option state_dir): %s" % (path, exc))
 
 
 @contextlib.contextmanager
@@ -150,9 +194,14 @@ def hypervisor_lock(state_dir, uri, timeout=DEFAULT_LOCK_TIMEOUT, poll=0.2):
     path = lock_path(state_dir, uri)
     ensure_dir(os.path.dirname(path))
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, LOCK_MODE)
     except OSError as exc:
         raise StrataError("Cannot open the lock file '%s' (option state_dir): %s" % (path, exc))
+    if stat.S_IMODE(os.fstat(fd).st_mode) != LOCK_MODE:
+        try:
+            os.fchmod(fd, LOCK_MODE)  # the umask narrowed it: it must stay writable for its owner
+        except OSError:
+            pass  # another user's lock file: it is open, that is all the lock needs
     try:
         deadline = time.monotonic() + timeout
         while True:

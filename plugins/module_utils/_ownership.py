@@ -23,7 +23,7 @@ import os
 import tempfile
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
-from ansible_collections.strata.libvirt.plugins.module_utils._connection import ensure_dir, uri_slug
+from ansible_collections.strata.libvirt.plugins.module_utils._connection import ensure_dir, replace_file, uri_slug
 from ansible_collections.strata.libvirt.plugins.module_utils import _xml
 
 NAMESPACE = 'https://github.com/strata-libvirt/strata.libvirt/xmlns/owner/1'
@@ -31,6 +31,10 @@ PREFIX = 'strata'
 OWNER_TAG = '{%s}owner' % NAMESPACE
 
 NOT_OWNED = {'owned': False, 'cluster': None}
+
+# The registry decides which pools and volumes strata.libvirt may change or delete: only its owner may write it.
+# It holds no secret (an image's source is recorded with its password redacted), but no one else needs it either.
+REGISTRY_MODE = 0o600
 
 
 def owner(cluster=None):
@@ -152,10 +156,7 @@ class OwnerRegistry(object):
                 handle.write('\n')
                 handle.flush()
                 os.fsync(handle.fileno())
-            if self.module is not None:
-                self.module.atomic_move(tmp, self.path)
-            else:
-                os.rename(tmp, self.path)
+            replace_file(self.module, tmp, self.path, REGISTRY_MODE)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)

@@ -223,6 +223,8 @@ options:
     description:
       - File on the managed node to which every event is appended while the task runs, one timestamped line each
         (C(tail -f) it to follow a long wait).
+      - The module creates it mode C(0600), whatever the umask (the probes' URLs and commands in it may carry
+        credentials); a file that is there keeps its mode.
     type: path
 notes:
   - The per-VM timeout counts from the start of the VM's tier. Probes run from the managed node (the hypervisor).

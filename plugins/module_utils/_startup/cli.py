@@ -53,11 +53,13 @@ def load_config(path):
 
 
 def write_result(path, result):
-    """Atomically write the JSON result (temp file in the same directory, then rename)."""
+    """Atomically write the JSON result (temp file in the same directory, then rename). The result holds the probes'
+    messages, as the startup log does: the file is 0600 whatever the umask, a directory made for it 0700 (by default
+    it is state_dir/boot, in the state directory, 0700 too)."""
     directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
+    _connection.make_dirs(directory, 0o700)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix='.result-')
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, 'w') as handle:
         json.dump(result, handle, indent=2, sort_keys=True)
     os.rename(tmp, path)

@@ -10,6 +10,8 @@ Ansible objects are passed in, never imported here.
 Private to strata.libvirt; no compatibility promise.
 """
 
+import errno
+import os
 import time
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
@@ -20,10 +22,28 @@ from ansible_collections.strata.libvirt.plugins.module_utils._startup.engine imp
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.timing import iso
 
 
+# The startup log holds every probe's description and messages: an http probe's URL, a command probe's command line,
+# which may carry credentials. A log file the module creates is for its owner only, whatever the umask.
+LOG_MODE = 0o600
+
+
+def open_log(path):
+    """A descriptor of the log file to append to: created with LOG_MODE, or the file that is there (its owner chose
+    its mode: a file made for tail -f beforehand, a FIFO, /dev/stderr)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, LOG_MODE)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            raise
+        return os.open(path, os.O_WRONLY | os.O_APPEND)
+    os.fchmod(fd, LOG_MODE)
+    return fd
+
+
 def file_progress(path):
     """A progress sink that appends lines to a log file (tail -f it while the task waits)."""
     def write(line):
-        with open(path, 'a') as handle:
+        with os.fdopen(open_log(path), 'a') as handle:
             handle.write('%s %s\n' % (iso(time.time()), line))
     return write
 
