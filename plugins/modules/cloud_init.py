@@ -137,8 +137,11 @@ options:
 notes:
   - The ISO holds the files in ISO 9660 (level 3), Rock Ridge and Joliet names; cloud-init finds it by its label.
   - O(pool)/O(volume) seeds are recorded as strata.libvirt's own in the ownership registry, like volumes.
-  - Redaction in diffs covers keys that contain C(passw), C(secret), C(token) or C(private), and PEM private keys;
-    a secret hidden elsewhere (in a O(runcmd) line, say) is shown.
+  - Redaction in diffs, and in the module arguments the result reports (C(invocation)), covers the values (blocks
+    included) of keys that contain C(passw), C(secret), C(token) or C(private), the list of C(chpasswd), PEM private
+    keys and the credentials of URLs (V(scheme://user:password@)); a secret hidden elsewhere (in a O(runcmd) line,
+    say) is shown. O(root_password) is hidden wherever it appears.
+  - The seed file is written through a private temporary file, with O(mode) whatever the umask.
 requirements:
   - pycdlib on the managed node
 seealso:
@@ -197,7 +200,7 @@ actions:
   sample: ["rewrite /var/lib/libvirt/images/strata/web1-seed.iso (changed: user-data)"]
 diff:
   description:
-    - The seed's files before and after, user-data redacted.
+    - The seed's files before and after, each redacted (user-data, network-config, meta-data).
     - With O(items), a list of these, one per item.
   returned: always
   type: raw

@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 """What every seed resource shares (a file in _seed.file_seed, a pool volume in _seed.volume_seed): the desired
-state with its ISO, the facts, and a diff that shows the seed's files as text, user-data redacted.
+state with its ISO, the facts, and a diff that shows the seed's files as text, redacted.
 
 Private to strata.libvirt; no compatibility promise.
 """
@@ -16,17 +16,14 @@ from ansible_collections.strata.libvirt.plugins.module_utils._seed.spec import d
 
 
 def diff_text(files):
-    """One text of the seed's files for diff mode, user-data redacted."""
+    """One text of the seed's files for diff mode, each redacted (user-data, and network-config: a wifi's password,
+    meta-data: keys of option meta_data)."""
     if files is None:
         return ''
     parts = []
     for name in SEED_FILES:
-        if name not in files:
-            continue
-        text = files[name]
-        if name == 'user-data':
-            text = redact_text(text)
-        parts.append('# --- %s\n%s' % (name, text))
+        if name in files:
+            parts.append('# --- %s\n%s' % (name, redact_text(files[name])))
     return ''.join(parts)
 
 
