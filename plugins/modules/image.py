@@ -32,6 +32,9 @@ options:
     description:
       - Where the image comes from, an V(http://) or V(https://) URL, a V(file://) URL or an absolute path on the
         managed node.
+      - A URL may carry credentials, V(https://user:password@host/...) or a query parameter such as V(token=); the
+        module shows, returns and records the URL with them redacted, and hides them in the module arguments it
+        reports.
     type: str
     required: true
   checksum:
@@ -50,7 +53,10 @@ options:
       - By default O(cache_dir)/<file name of the source without its compression suffix>.
     type: path
   cache_dir:
-    description: Directory of the cached image when O(dest) is not set. Created (mode 0755) when missing.
+    description:
+      - Directory of the cached image when O(dest) is not set. Created (mode 0755, with the parents it needs) when
+        missing.
+      - The cached image and its sidecar record are mode 0644, whatever the umask.
     type: path
     default: /var/lib/strata-libvirt/images
   decompress:
@@ -155,7 +161,8 @@ path:
   returned: always
   type: str
 source:
-  description: The source, as given.
+  description: The source, as given, its credentials (the password of V(user:password@), a lone user name, the
+    values of query parameters such as V(token) or V(X-Amz-Signature)) replaced by V(<redacted>).
   returned: always
   type: str
 format:

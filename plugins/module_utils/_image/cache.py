@@ -17,16 +17,21 @@ image is renamed onto ``dest``.
 Private to strata.libvirt; no compatibility promise.
 """
 
-import errno
 import json
 import os
 import tempfile
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
+from ansible_collections.strata.libvirt.plugins.module_utils._connection import make_dirs, replace_file
 
 DEFAULT_CACHE_DIR = '/var/lib/strata-libvirt/images'
 SIDECAR_VERSION = 1
 TEMP_MARK = '.strata-tmp-'
+# The cached image, its sidecar and the cache directory are readable by all (QEMU may read a cached image as a
+# backing file) and writable by their owner only. Neither holds a secret: a password in the source URL is redacted
+# before it is recorded (source.redact_url).
+FILE_MODE = 0o644
+DIR_MODE = 0o755
 
 
 def sidecar_path(dest):
@@ -83,8 +88,7 @@ def write_sidecar(module, dest, record):
             handle.write('\n')
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        module.atomic_move(tmp, path, keep_dest_attrs=False)
+        replace_file(module, tmp, path, FILE_MODE)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -121,9 +125,8 @@ def remove_stale_temps(dest):
 
 def ensure_directory(path):
     try:
-        os.makedirs(path, 0o755)
+        make_dirs(path, DIR_MODE)
     except OSError as exc:
-        if exc.errno != errno.EEXIST:
-            raise StrataError("Cannot create the directory '%s' of option dest: %s" % (path, exc))
+        raise StrataError("Cannot create the directory '%s' of option dest: %s" % (path, exc))
     if not os.path.isdir(path):
         raise StrataError("Option dest: '%s' is not a directory" % path)

@@ -10,6 +10,8 @@ A run with the same checksum compares digests with the sidecar record instead of
 re-downloading) anything; only a SUMS file may be fetched. Every intermediate file is a temporary file
 beside dest, so an interrupted or failed run never leaves a file at dest that looks valid, and an
 earlier cached image stays intact until its replacement is verified. The caller holds the image's lock.
+A source or SUMS URL is shown, reported and recorded with its credentials redacted (source.redact_url); only the
+transfer sees it whole.
 
 Private to strata.libvirt; no compatibility promise.
 """
@@ -19,10 +21,12 @@ import time
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils._diff import DifferenceTracker
+from ansible_collections.strata.libvirt.plugins.module_utils._connection import replace_file
 from ansible_collections.strata.libvirt.plugins.module_utils._image.cache import (
-    SIDECAR_VERSION, cache_status, identity, new_temp, read_sidecar, sidecar_path, write_sidecar)
+    FILE_MODE, SIDECAR_VERSION, cache_status, identity, new_temp, read_sidecar, sidecar_path, write_sidecar)
 from ansible_collections.strata.libvirt.plugins.module_utils._image.sums import (
     Digests, checksum_text, file_digests, find_in_sums)
+from ansible_collections.strata.libvirt.plugins.module_utils._image.source import redact_url
 from ansible_collections.strata.libvirt.plugins.module_utils._image.transfer import Transfer, copy_local
 from ansible_collections.strata.libvirt.plugins.module_utils._image.transform import (
     convert, decompress, decompressor_text, image_info)
@@ -52,8 +56,9 @@ class CacheTask(object):
         if checksum['digest']:
             return dict(checksum, origin='option checksum')
         text = self.transfer.fetch_text(checksum['url'])
-        digest = find_in_sums(text, self.desired['source']['name'], checksum['algorithm'], checksum['url'])
-        return dict(checksum, digest=digest, origin=checksum['url'])
+        origin = redact_url(checksum['url'])
+        digest = find_in_sums(text, self.desired['source']['name'], checksum['algorithm'], origin)
+        return dict(checksum, digest=digest, origin=origin)
 
     def ensure(self):
         """The cached image's facts after the task (in check mode, as it would be); plans, and fetches outside
@@ -61,7 +66,7 @@ class CacheTask(object):
         d = self.desired
         dest = d['dest']
         expected = self.expected()
-        want = {'source': d['source']['location'], 'algorithm': expected and expected['algorithm'],
+        want = {'source': redact_url(d['source']['location']), 'algorithm': expected and expected['algorithm'],
                 'digest': expected and expected['digest'], 'decompress': d['decompress'], 'format': d['format']}
         try:
             ident = identity(os.stat(dest))
@@ -109,7 +114,7 @@ class CacheTask(object):
 
     def new_record(self, expected, source_digests, info, sha256, ident):
         d = self.desired
-        return {'version': SIDECAR_VERSION, 'source': d['source']['location'],
+        return {'version': SIDECAR_VERSION, 'source': redact_url(d['source']['location']),
                 'checksum': checksum_text(expected['algorithm'], expected['digest']) if expected else None,
                 'source_digests': source_digests, 'decompress': d['decompress'], 'format': info['format'],
                 'virtual_size': info['virtual_size'], 'sha256': sha256, 'file': ident,
@@ -119,7 +124,7 @@ class CacheTask(object):
         d = self.desired
         src = d['source']
         if src['kind'] == 'url':
-            self.actions.append('download %s' % src['location'])
+            self.actions.append('download %s' % redact_url(src['location']))
         else:
             self.actions.append('copy %s' % src['location'])
         if expected:
@@ -151,7 +156,7 @@ class CacheTask(object):
             if expected and got[expected['algorithm']] != expected['digest']:
                 kept = (' The cached image %s is unchanged.' % dest) if os.path.exists(dest) else ''
                 raise StrataError('Checksum mismatch for %s: expected %s:%s (from %s), got %s:%s. The download was '
-                                  'removed.%s' % (d['source']['location'], expected['algorithm'], expected['digest'],
+                                  'removed.%s' % (redact_url(d['source']['location']), expected['algorithm'], expected['digest'],
                                                   expected['origin'], expected['algorithm'],
                                                   got[expected['algorithm']], kept))
             current = download
@@ -171,8 +176,7 @@ class CacheTask(object):
                 info = image_info(self.module, current)
                 self.converted = True
             sha256 = file_digests(current)['sha256'] if current != download else got['sha256']
-            os.chmod(current, 0o644)
-            self.module.atomic_move(current, dest, keep_dest_attrs=False)
+            replace_file(self.module, current, dest, FILE_MODE)
             record = self.new_record(expected, got, info, sha256, identity(os.stat(dest)))
             write_sidecar(self.module, dest, record)
             return record
@@ -184,7 +188,7 @@ class CacheTask(object):
     def facts(self, record, downloaded):
         d = self.desired
         dest = d['dest']
-        facts = {'path': dest, 'source': d['source']['location'], 'downloaded': downloaded,
+        facts = {'path': dest, 'source': redact_url(d['source']['location']), 'downloaded': downloaded,
                  'decompressed': bool(downloaded and d['decompress']), 'decompression': d['decompress'],
                  'converted': self.converted, 'format': None, 'virtual_size': None,
                  'size': None, 'checksum': None, 'sha256': None, 'sidecar': sidecar_path(dest),

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
+from ansible_collections.strata.libvirt.plugins.module_utils._image.source import redact_url
 
 ALGORITHMS = {'sha256': 64, 'sha512': 128}
 CHUNK = 1024 * 1024
@@ -43,7 +44,7 @@ def parse_checksum(value, option='checksum'):
                           "(or none)" % (option, value))
     if re.match(r'^[A-Za-z][A-Za-z0-9+.-]*://', rest):
         if urlsplit(rest).scheme not in ('http', 'https', 'file'):
-            raise StrataError('Option %s: the SUMS file URL %r must be http, https or file' % (option, rest))
+            raise StrataError('Option %s: the SUMS file URL %r must be http, https or file' % (option, redact_url(rest)))
         return {'algorithm': algorithm, 'digest': None, 'url': rest}
     if not HEX_RE.match(rest) or len(rest) != ALGORITHMS[algorithm]:
         raise StrataError('Option %s: %r is not a %s digest (%d hexadecimal digits) nor a URL'

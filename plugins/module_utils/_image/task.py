@@ -20,6 +20,7 @@ from ansible_collections.strata.libvirt.plugins.module_utils import _xml
 from ansible_collections.strata.libvirt.plugins.module_utils._image.base_volume import BaseVolumeResource
 from ansible_collections.strata.libvirt.plugins.module_utils._image.cache import ensure_directory, remove_stale_temps
 from ansible_collections.strata.libvirt.plugins.module_utils._image.fetch import CacheTask
+from ansible_collections.strata.libvirt.plugins.module_utils._image.source import redact_url, url_secrets
 from ansible_collections.strata.libvirt.plugins.module_utils._image.spec import desired_from_params
 
 
@@ -38,7 +39,7 @@ class ImageTask(object):
         dest = d['dest']
         if d['checksum'] is None:
             self.warnings.append('checksum is none: the image %s is not verified; anything the server or a '
-                                 'man in the middle sends is used as is' % d['source']['location'])
+                                 'man in the middle sends is used as is' % redact_url(d['source']['location']))
         params = self.module.params
         check = self.module.check_mode
         if not check:
@@ -70,6 +71,10 @@ class ImageTask(object):
 def run(module):
     """The image module's work after the argument spec: fail (with what was planned) or exit with the result."""
     task = None
+    # the credentials of the source and SUMS URLs are hidden wherever the result holds them, the module arguments
+    # Ansible reports (invocation) included; the module's own texts show them redacted (source.redact_url)
+    for url in (module.params.get('source'), (module.params.get('checksum') or '').partition(':')[2]):
+        module.no_log_values.update(url_secrets(url or ''))
     try:
         task = ImageTask(module, desired_from_params(module.params))
         result = task.run()

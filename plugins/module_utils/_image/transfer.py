@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
+from ansible_collections.strata.libvirt.plugins.module_utils._image.source import redact_url
 from ansible_collections.strata.libvirt.plugins.module_utils._image.sums import CHUNK
 
 RETRY_HTTP_CODES = (408, 425, 429, 500, 502, 503, 504)
@@ -59,7 +60,7 @@ class Transfer(object):
                 with open(unquote(parts.path), 'rb') as handle:
                     return handle.read(limit).decode('utf-8', 'replace')
             except (IOError, OSError) as exc:
-                raise StrataError('Cannot read the SUMS file %s: %s' % (url, exc))
+                raise StrataError('Cannot read the SUMS file %s: %s' % (redact_url(url), exc))
         attempt = 0
         while True:
             attempt += 1
@@ -71,11 +72,11 @@ class Transfer(object):
                     resp.close()
             except HTTPError as exc:
                 if exc.code not in RETRY_HTTP_CODES or attempt > self.retries:
-                    raise StrataError('Cannot fetch the SUMS file %s: HTTP %s %s' % (url, exc.code, exc.reason))
+                    raise StrataError('Cannot fetch the SUMS file %s: HTTP %s %s' % (redact_url(url), exc.code, exc.reason))
             except (URLError, HTTPException, socket.timeout, OSError) as exc:
                 if attempt > self.retries:
                     raise StrataError('Cannot fetch the SUMS file %s after %d attempts: %s'
-                                      % (url, attempt, getattr(exc, 'reason', None) or exc))
+                                      % (redact_url(url), attempt, getattr(exc, 'reason', None) or exc))
             self.sleep(backoff(attempt, self.retry_delay))
 
     def download(self, url, out, digests):
@@ -99,7 +100,7 @@ class Transfer(object):
                     offset = self._restart(out, digests, stats)
                     last_error = 'HTTP 416 for a resume at byte %d' % offset
                 elif exc.code not in RETRY_HTTP_CODES:
-                    raise StrataError('Download of %s failed: HTTP %s %s' % (url, exc.code, exc.reason))
+                    raise StrataError('Download of %s failed: HTTP %s %s' % (redact_url(url), exc.code, exc.reason))
                 else:
                     last_error = 'HTTP %s %s' % (exc.code, exc.reason)
                 self._wait_or_fail(url, stats, last_error, offset, total)
@@ -123,7 +124,7 @@ class Transfer(object):
                         total = length
                 else:
                     if status != 200:
-                        raise StrataError('Download of %s failed: unexpected HTTP status %s' % (url, status))
+                        raise StrataError('Download of %s failed: unexpected HTTP status %s' % (redact_url(url), status))
                     total = length
                 try:
                     while True:
@@ -168,7 +169,7 @@ class Transfer(object):
     def _wait_or_fail(self, url, stats, error, offset, total):
         if stats['attempts'] > self.retries:
             raise StrataError('Download of %s failed after %d attempts (retries=%d): %s; %d%s bytes were received '
-                              'and discarded' % (url, stats['attempts'], self.retries, error, offset,
+                              'and discarded' % (redact_url(url), stats['attempts'], self.retries, error, offset,
                                                  (' of %d' % total) if total else ''))
         self.sleep(backoff(stats['attempts'], self.retry_delay))
 
