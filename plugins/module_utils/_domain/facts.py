@@ -20,14 +20,28 @@ def state_word(current):
     return STATE_NAMES.get(current.get('state'), 'unknown')
 
 
+# what the password attributes show instead (as Ansible masks no_log values)
+REDACTED = '********'
+# the attributes of a domain definition that hold a password (<graphics passwd=...>)
+SECRET_ATTRIBUTES = ('passwd',)
+
+
 def without_secrets(root):
     """The definition without passwords (graphics passwd=...): read with VIR_DOMAIN_XML_SECURE so that a
-    redefine keeps them, but never reported."""
+    redefine keeps them, but never reported (diffs, facts)."""
     root = _xml.copy(root)
     for elem in root.iter():
-        if isinstance(elem.tag, str) and 'passwd' in elem.attrib:
-            elem.set('passwd', '********')
+        for name in SECRET_ATTRIBUTES:
+            if isinstance(elem.tag, str) and name in elem.attrib:
+                elem.set(name, REDACTED)
     return root
+
+
+def secret_values(root):
+    """The passwords in a definition (option xml), for the module's no_log values: Ansible then hides them in the
+    module arguments it reports (invocation) and wherever else the result might hold them."""
+    return set(elem.get(name) for elem in root.iter() for name in SECRET_ATTRIBUTES
+               if isinstance(elem.tag, str) and elem.get(name))
 
 
 def domain_facts(state):

@@ -23,6 +23,9 @@ from ansible_collections.strata.libvirt.plugins.module_utils._domain.facts impor
 from ansible_collections.strata.libvirt.plugins.module_utils._domain.render import render_domain
 from ansible_collections.strata.libvirt.plugins.module_utils._domain.settings import CONFIG_KEYS
 
+# The mode of a console log's directory the domain module creates (libvirt writes the log in it, mode 0600).
+LOG_DIR_MODE = 0o755
+
 
 def _want_view(key, want):
     if key == 'memory':
@@ -158,7 +161,7 @@ def plan_domain(current, desired):
         plan.add('log_dir', 'create directory %s for the console log' % current['console_log_dir'],
                  path=current['console_log_dir'])
         plan.diff.add('console_log_dir', '%s: absent' % current['console_log_dir'],
-                      '%s: directory, mode 0755' % current['console_log_dir'])
+                      '%s: directory, mode %04o' % (current['console_log_dir'], LOG_DIR_MODE))
 
     state = current.get('state') if exists else None
     stopping = active and desired['state'] == 'stopped'

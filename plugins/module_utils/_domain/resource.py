@@ -9,16 +9,14 @@ action of the plan; run(module) is the module's entry point (one domain or each 
 Private to strata.libvirt; no compatibility promise.
 """
 
-import os
-
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils._common import Resource, run_items
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
 from ansible_collections.strata.libvirt.plugins.module_utils import _volume
 from ansible_collections.strata.libvirt.plugins.module_utils._domain.spec import CONSTRAINTS, argument_spec, desired_from_params
-from ansible_collections.strata.libvirt.plugins.module_utils._domain.facts import domain_facts
+from ansible_collections.strata.libvirt.plugins.module_utils._domain.facts import domain_facts, secret_values
 from ansible_collections.strata.libvirt.plugins.module_utils._domain.lifecycle import delete_metadata, stop_domain, undefine_domain
-from ansible_collections.strata.libvirt.plugins.module_utils._domain.plan import plan_domain
+from ansible_collections.strata.libvirt.plugins.module_utils._domain.plan import LOG_DIR_MODE, plan_domain
 from ansible_collections.strata.libvirt.plugins.module_utils._domain.read import lookup_domain, read_domain
 
 
@@ -35,6 +33,12 @@ class DomainResource(Resource):
         super(DomainResource, self).__init__(module)
         self.stop_report = None
 
+    def desired(self):
+        desired = Resource.desired(self)
+        if desired.get('xml') is not None:
+            self.module.no_log_values.update(secret_values(desired['xml']))
+        return desired
+
     def result_extras(self):
         return {} if self.stop_report is None else {'stop': self.stop_report}
 
@@ -48,11 +52,12 @@ class DomainResource(Resource):
         _connection.call(self.what('define'), ctx.conn.defineXML, xml)
 
     def do_log_dir(self, ctx, path):
+        # 0755 whatever the umask, like libvirt's own /var/log/libvirt/qemu: the directory shows only file names;
+        # the console log in it (what the guest prints, secrets included) is made 0600 by libvirt (virtlogd)
         try:
-            os.makedirs(path, 0o755)
+            _connection.make_dirs(path, LOG_DIR_MODE)
         except OSError as exc:
-            if not os.path.isdir(path):
-                raise StrataError('Failed to create directory %s for the console log: %s' % (path, exc))
+            raise StrataError('Failed to create directory %s for the console log: %s' % (path, exc))
 
     def do_start(self, ctx):
         _connection.call(self.what('start'), self._dom(ctx).create)
