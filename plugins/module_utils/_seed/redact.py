@@ -36,6 +36,7 @@ _KEY_LINE_RE = re.compile(r'^(?P<lead>(?P<indent> *)(?P<dashes>(?:- +)*))'
                           r'(?P<colon> *:)(?:(?P<space> +)(?P<value>.*?))? *$')
 # a secret key inside a flow mapping or JSON on one line: {name: a, passwd: x} or {"password": "x"}
 _FLOW_SECRET_RE = re.compile(r'(?P<head>[{,]\s*(?P<q>["\']?)[\w-]*(?:passw|secret|token|private)[\w-]*(?P=q)\s*:\s*)'
+                             r'(?!(?:true|false|yes|no|on|off|null|~)\s*[,}\]])'
                              r'(?P<value>"(?:[^"\\]|\\.)*"|\'[^\']*\'|[^,}\]\s][^,}\]]*)', re.IGNORECASE)
 
 
