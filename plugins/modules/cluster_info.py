@@ -13,7 +13,7 @@ description:
     that pool and its domains) and says of each whether it exists and whether it carries this cluster's
     ownership mark. Every object of one of those names that is not this cluster's is listed in RV(foreign), all at once,
     so that a provisioning can refuse before its first change.
-  - Also lists everything that carries the cluster's mark, whatever the names given (RV(marked)): domains and
+  - Also lists everything that carries the cluster's mark, whatever the names given (RV(marked)), domains and
     networks by the mark in their XML, pools and volumes by the ownership registry under O(state_dir). This is
     what a teardown removes; a volume that a domain of another owner uses says so in RV(marked.volumes[].used_by).
   - The roles M(strata.libvirt.cluster) (before any change) and M(strata.libvirt.unprovision) run it.
@@ -48,13 +48,13 @@ options:
     elements: str
     default: []
   state_dir:
-    description: Directory of the lock files and of the ownership registry of pools and volumes.
+    description: Directory of the lock files and of the ownership registry of pools and volumes; not set means V(/var/lib/strata-libvirt).
     type: path
-    default: /var/lib/strata-libvirt
   lock_timeout:
-    description: Seconds to wait for the per-URI lock (held while the objects are read, so that they are read as one state).
+    description:
+      - Seconds to wait for the per-URI lock (held while the objects are read, so that they are read as one state); not
+        set means V(300).
     type: int
-    default: 300
   adopt:
     description: Accepted for C(module_defaults) of the group, not used.
     type: bool

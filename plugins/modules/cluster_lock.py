@@ -30,6 +30,9 @@ attributes:
     details: Check mode waits for and reports the lock as a real run would, and writes nothing.
   diff_mode:
     support: none
+  idempotent:
+    support: full
+    details: Taking a lock this run holds, or giving back one it does not hold, changes nothing.
 options:
   cluster:
     description: Name of the cluster.
@@ -63,13 +66,13 @@ options:
     type: int
     default: 86400
   state_dir:
-    description: Directory of the lease files (and of the per-URI lock around reading and writing them).
+    description:
+      - Directory of the lease files (and of the per-URI lock around reading and writing them); not set means
+        V(/var/lib/strata-libvirt).
     type: path
-    default: /var/lib/strata-libvirt
   lock_timeout:
-    description: Seconds to wait for the per-URI lock around reading and writing the lease.
+    description: Seconds to wait for the per-URI lock around reading and writing the lease; not set means V(300).
     type: int
-    default: 300
   adopt:
     description: Accepted for C(module_defaults) of the group, not used.
     type: bool

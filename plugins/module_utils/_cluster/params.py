@@ -89,8 +89,8 @@ def module_params(plan):
         # every name the cluster uses, looked up for objects that are not ours before the first change
         'cluster_info': _with_uri(plan, {
             'cluster': cluster, 'pool': pool['name'], 'network': net['name'],
-            'volumes': [name for vm in plan['vms'] for name in (vm['volume'], vm['seed_volume'])]
-                       + [image['volume'] for image in plan.get('images') or []],
+            'volumes': ([name for vm in plan['vms'] for name in (vm['volume'], vm['seed_volume'])]
+                        + [image['volume'] for image in plan.get('images') or []]),
             'domains': [vm['domain'] for vm in plan['vms']]}),
     }
     if plan.get('type') in ('kvm', 'qemu'):
