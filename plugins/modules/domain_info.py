@@ -7,7 +7,7 @@
 
 DOCUMENTATION = r'''
 module: domain_info
-short_description: Facts about libvirt domains, their IP addresses and uptime
+short_description: Facts about libvirt domains, their IP addresses, uptime and SSH host keys
 version_added: 0.1.0
 description:
   - Reports one, several or all libvirt domains, optionally only those strata.libvirt owns or those of one
@@ -19,6 +19,8 @@ description:
     inside the guest (V(agent)), see O(ip_source). A lease appears as soon as the guest asks for it (and a
     stale lease of a reused MAC address may be listed at once), so an address is no proof that the guest
     is up; use O(guest_agent=true) or a TCP or SSH probe for readiness.
+  - With O(host_keys=true), the SSH host public keys of each running domain, read over channels that do not go
+    through the network, so that they can be trusted without a first connection (see O(host_keys)).
 author:
   - strata.libvirt contributors (@strata-libvirt)
 extends_documentation_fragment:
@@ -66,6 +68,23 @@ options:
         RV(domains[].agent) whether it answers, a readiness signal.
     type: bool
     default: false
+  host_keys:
+    description:
+      - Read the SSH host public keys of each running domain into RV(domains[].host_keys).
+      - First through the QEMU guest agent (C(guest-file-open), C(guest-file-read), C(guest-file-close) of
+        C(/etc/ssh/ssh_host_ed25519_key.pub), C(/etc/ssh/ssh_host_ecdsa_key.pub) and C(/etc/ssh/ssh_host_rsa_key.pub),
+        those that exist; 5 s timeout per command). The domain needs a guest agent channel and the agent running in
+        the guest with its file commands allowed (some distributions disable them).
+      - When the agent gives none, from the domain's serial console log (its C(<serial><log file=...>), read on the
+        managed node, so only for a local C(qemu://) URI), the last complete block cloud-init writes between
+        C(-----BEGIN SSH HOST KEY KEYS-----) and C(-----END SSH HOST KEY KEYS-----). Lines may carry a prefix
+        such as C(ec2:) or a timestamp. The module must be allowed to read that file (become root).
+      - Each key is checked (a known host key algorithm whose base64 blob holds its fields) and reported as
+        C(<type> <base64>), without the comment.
+      - The agent may answer some seconds after SSH does, and cloud-init writes the block late in the first boot;
+        retry the task (C(until)) while RV(domains[].host_keys.keys) is empty.
+    type: bool
+    default: false
 requirements:
   - libvirt-python (the C(libvirt) Python binding) on the managed node
   - lxml on the managed node
@@ -92,6 +111,16 @@ EXAMPLES = r'''
   until: web1.domains[0].agent.responding | default(false)
   retries: 60
   delay: 2
+
+- name: The SSH host keys of web1, read through the guest agent or the serial console log
+  strata.libvirt.domain_info:
+    name: web1
+    ip_source: none
+    host_keys: true
+  register: web1_keys
+  until: web1_keys.domains[0].host_keys['keys'] | length > 0
+  retries: 20
+  delay: 3
 
 - name: Addresses as the guest sees them
   strata.libvirt.domain_info:
@@ -162,6 +191,27 @@ domains:
     uptime_seconds:
       description: Seconds since the QEMU process started (see the notes), null when unknown.
       type: int
+    host_keys:
+      description: With O(host_keys=true), the domain's SSH host public keys and where they came from.
+      type: dict
+      returned: when O(host_keys=true)
+      contains:
+        keys:
+          description: The keys as C(<type> <base64>), ed25519 first, then ECDSA and RSA; empty when none was read.
+          type: list
+          elements: str
+          sample: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJQov53N7ejYfFw4m3MhqksarXnH9XSQhcOcnU68CGCT"]
+        source:
+          description: V(agent) (the QEMU guest agent) or V(console) (the serial console log); null when none was read.
+          type: str
+          sample: agent
+        error:
+          description: Why no key was read (the domain does not run, or what the agent and the console log said).
+          type: str
+        agent_error:
+          description: Why the guest agent gave no key.
+          type: str
+          returned: when RV(domains[].host_keys.source=console)
     xml:
       description: The persistent XML definition.
       type: str

@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Facts about domains: state, persistent settings, IP addresses (DHCP leases or guest agent), uptime; the
-strata.libvirt.domain_info module's argument spec, the validation of its parameters, and its run.
+"""Facts about domains: state, persistent settings, IP addresses (DHCP leases or guest agent), uptime, SSH host
+keys (guest agent or serial console, see _domain/hostkeys); the strata.libvirt.domain_info module's argument spec,
+the validation of its parameters, and its run.
 
 Read-only: no lock, nothing changed. Private to strata.libvirt; no compatibility promise.
 """
@@ -18,6 +19,7 @@ from ansible_collections.strata.libvirt.plugins.module_utils import _connection
 from ansible_collections.strata.libvirt.plugins.module_utils import _session
 from ansible_collections.strata.libvirt.plugins.module_utils import _validate
 from ansible_collections.strata.libvirt.plugins.module_utils import _xml
+from ansible_collections.strata.libvirt.plugins.module_utils._domain import hostkeys
 from ansible_collections.strata.libvirt.plugins.module_utils._domain.facts import domain_facts
 from ansible_collections.strata.libvirt.plugins.module_utils._domain.read import read_domain_state
 
@@ -45,6 +47,7 @@ def argument_spec():
         cluster=dict(type='str'),
         ip_source=dict(type='str', default='lease', choices=list(IP_SOURCES)),
         guest_agent=dict(type='bool', default=False),
+        host_keys=dict(type='bool', default=False),
         state_dir=dict(type='path'),
         lock_timeout=dict(type='int'),
         adopt=dict(type='bool'),
@@ -60,7 +63,8 @@ def desired_from_params(params):
     if params.get('cluster') is not None:
         _validate.name(params['cluster'], 'cluster')
     return {'names': names, 'owned_only': bool(params.get('owned_only')), 'cluster': params.get('cluster'),
-            'ip_source': params.get('ip_source') or 'lease', 'guest_agent': bool(params.get('guest_agent'))}
+            'ip_source': params.get('ip_source') or 'lease', 'guest_agent': bool(params.get('guest_agent')),
+            'host_keys': bool(params.get('host_keys'))}
 
 
 def select(domains, names=None, owned_only=False, cluster=None):
@@ -138,13 +142,15 @@ def qemu_uptime(name, uri, now=None, proc='/proc', pid_dirs=PID_DIRS):
     return None
 
 
-def domain_info(conn, uri, dom, ip_source='lease', guest_agent=False):
+def domain_info(conn, uri, dom, ip_source='lease', guest_agent=False, host_keys=False):
     """Facts of one domain, as strata.libvirt.domain reports them, plus run-time facts."""
     name = dom.name()
     facts = domain_facts(read_domain_state(conn, name, dom))
     facts.update(addresses=[], ip_source=None, uptime_seconds=None, agent=None)
     for iface in facts['interfaces']:
         iface['addresses'] = []
+    if host_keys:
+        facts['host_keys'] = hostkeys.not_running()
     if not facts['active']:
         return facts
     facts['uptime_seconds'] = qemu_uptime(name, uri)
@@ -161,6 +167,8 @@ def domain_info(conn, uri, dom, ip_source='lease', guest_agent=False):
         facts['agent'] = {'responding': responding}
         if error:
             facts['agent']['error'] = error
+    if host_keys:
+        facts['host_keys'] = hostkeys.host_keys(dom, facts.get('console_log'), _connection.is_local_qemu(uri))
     return facts
 
 
@@ -179,7 +187,8 @@ def run_info(module):
                 except StrataError:
                     continue  # undefined while we looked
             chosen = select(owners, query['names'], query['owned_only'], query['cluster'])
-            domains = [domain_info(ctx.conn, ctx.uri, doms[dom_name], query['ip_source'], query['guest_agent'])
+            domains = [domain_info(ctx.conn, ctx.uri, doms[dom_name], query['ip_source'], query['guest_agent'],
+                                   query['host_keys'])
                        for dom_name in chosen]
             missing = sorted(set(query['names'] or []) - set(doms))
     except StrataError as exc:
