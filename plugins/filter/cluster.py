@@ -11,6 +11,7 @@ The logic lives in module_utils/_cluster/; plugin_utils/_filters turns its error
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import definition
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import host
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import keyfile
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import known_hosts
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import plan
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import summary
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import teardown
@@ -48,6 +49,8 @@ class FilterModule(object):
             'cluster_set_virt_type': plan.set_virt_type,
             'cluster_host_findings': cluster_host_findings,
             'cluster_key_file': keyfile.inspect,
+            'cluster_known_hosts_file': known_hosts.inspect,
+            'cluster_known_hosts': known_hosts.merge,
             'cluster_small_disks': host.small_disks,
             'cluster_teardown': teardown.teardown,
             'cluster_leftover_volumes': cluster_leftover_volumes,
