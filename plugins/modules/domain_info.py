@@ -212,6 +212,14 @@ domains:
           description: Why the guest agent gave no key.
           type: str
           returned: when RV(domains[].host_keys.source=console)
+        console_boot:
+          description:
+            - V(earlier) when the guest booted again after it wrote the block (a kernel banner C(Linux version ...)
+              follows it in the log), else V(current). The log is appended to, so a domain created anew with the
+              name of an earlier one may show that one's block until the new guest writes its own.
+          type: str
+          returned: when RV(domains[].host_keys.source=console)
+          sample: current
     xml:
       description: The persistent XML definition.
       type: str

@@ -158,10 +158,14 @@ def _vm_entry(vm, domain, was, rebuilt, check_mode, final, path_):
     now = hostkeys.sorted_keys(k for k in (hostkeys.parse_key(text) for text in found.get('keys') or []) if k)
     active = bool((domain or {}).get('active'))
     source = found.get('source') if now else None
+    stale = None
+    if rebuilt and source == 'console' and found.get('console_boot') == 'earlier':
+        # the log of a domain created anew ends with the block of the one before until the new guest writes its own
+        now, source, stale = [], None, 'its console log holds only keys written before the guest last booted'
     entry = {'vm': vm['name'], 'address': vm['ip'], 'keys': now, 'source': source, 'status': None}
     if now:
         if rebuilt:
-            # a console log keeps the block of the domain before; the new one follows later in the first boot
+            # the same for a log without kernel banners: a block that repeats the entry of the domain before
             if not final and source == 'console' and was and set(now) == set(was):
                 return entry, None, None, True
             entry['status'] = 'unchanged' if set(now) == set(was) else ('replaced' if was else 'added')
@@ -178,7 +182,7 @@ def _vm_entry(vm, domain, was, rebuilt, check_mode, final, path_):
         return entry, None, None, False
     if active and not final:
         return entry, None, None, True
-    why = found.get('error') or ('the domain does not exist' if domain is None else 'not read')
+    why = stale or found.get('error') or ('the domain does not exist' if domain is None else 'not read')
     if was and not rebuilt:
         entry.update(keys=was, source='file', status='kept')
         return entry, None, 'VM %s: host keys not read (%s); its entry from before is kept' % (where, why), False

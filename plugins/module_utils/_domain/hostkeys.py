@@ -10,15 +10,19 @@
 2. When the agent gives none (not installed, not started yet, or its file commands disabled, as some
    distributions do): the serial console log, the last complete block cloud-init writes between
    `-----BEGIN SSH HOST KEY KEYS-----` and `-----END SSH HOST KEY KEYS-----` (lines may carry a prefix such as
-   `ec2: ` or a timestamp). The log is appended to at every boot, so the last block is the newest one.
+   `ec2: ` or a timestamp). The log is appended to at every boot, so the last block is the newest one; whether the
+   guest booted again after it (a kernel banner `Linux version ...` follows) is reported, because the log of a
+   domain created anew may still end with the block of the domain it replaces until the new guest writes its own.
 
     host_keys(dom, console_log, local=True) -> {'keys': ['ssh-ed25519 AAAA...', ...] (type and base64 only),
                                                 'source': 'agent' | 'console' | None,
                                                 'error': why neither channel gave keys, or None,
-                                                'agent_error': why the agent gave none (with source console)}
+                                                'agent_error': why the agent gave none (with source console),
+                                                'console_boot': 'current' (no boot after the block, or no kernel
+                                                                banner in the log) | 'earlier' (with source console)}
 
 Every key is checked: a known host key algorithm and a base64 blob that holds that algorithm's fields.
-The parsing and decoding are pure functions (parse_key, console_keys, agent_reply, open_handle, read_chunk,
+The parsing and decoding are pure functions (parse_key, console_scan, agent_reply, open_handle, read_chunk,
 agent_file, agent_keys with a callable that sends one command and returns the reply text).
 
 Private to strata.libvirt; no compatibility promise.
@@ -50,6 +54,7 @@ FIELDS = dict(ALGORITHMS)
 ORDER = dict((name, index) for index, (name, _count) in enumerate(ALGORITHMS))
 BEGIN = '-----BEGIN SSH HOST KEY KEYS-----'
 END = '-----END SSH HOST KEY KEYS-----'
+BOOT_RE = re.compile(r'(?:^|[\s\]])Linux version \d')     # the kernel's first line on the console
 KEY_RE = re.compile(r'(?:^|(?<=[\s:\]>]))(%s)\s+([A-Za-z0-9+/]+={0,2})(?=\s|$)'
                     % '|'.join(re.escape(name) for name, _count in ALGORITHMS))
 AGENT_TIMEOUT = 5                # seconds per guest agent command
@@ -103,37 +108,48 @@ def sorted_keys(keys):
     return sorted(set(keys), key=lambda key: (ORDER.get(key.split(' ', 1)[0], len(ORDER)), key))
 
 
-def console_keys(lines):
-    """The keys of the last complete block cloud-init wrote to the console, from the log's lines (text or bytes);
-    None when there is no complete block."""
+def console_scan(lines):
+    """(keys, boot) of the last complete block cloud-init wrote to the console, from the log's lines (text or
+    bytes): keys None when there is no complete block; boot 'earlier' when a kernel banner follows the block (the
+    guest booted again since), else 'current'."""
     last = current = None
+    booted = False
     for raw in lines:
         line = to_text(raw, errors='surrogate_or_replace')
         if BEGIN in line:
             current = []
         elif current is not None and END in line:
-            last, current = current, None
+            last, current, booted = current, None, False
         elif current is not None:
             key = parse_key(line)
             if key:
                 current.append(key)
-    return None if last is None else sorted_keys(last)
+        elif BOOT_RE.search(line):
+            booted = True
+    if last is None:
+        return None, None
+    return sorted_keys(last), 'earlier' if booted else 'current'
+
+
+def console_keys(lines):
+    """The keys of the last complete block (console_scan), None when there is none."""
+    return console_scan(lines)[0]
 
 
 def read_console(path, local=True):
-    """(keys, None) from the console log at path, or (None, why not)."""
+    """(keys, None, boot) from the console log at path (see console_scan), or (None, why not, None)."""
     if not path:
-        return None, 'the domain has no serial console log file'
+        return None, 'the domain has no serial console log file', None
     if not local:
-        return None, 'its log %s is on the libvirt host, which this connection does not reach as files' % path
+        return None, 'its log %s is on the libvirt host, which this connection does not reach as files' % path, None
     try:
         with open(path, 'rb') as handle:
-            keys = console_keys(handle)
+            keys, boot = console_scan(handle)
     except (IOError, OSError) as exc:
-        return None, 'cannot read %s: %s' % (path, to_text(exc.strerror or exc))
+        return None, 'cannot read %s: %s' % (path, to_text(exc.strerror or exc)), None
     if not keys:
-        return None, 'no complete %s block in %s (yet)' % (BEGIN, path)
-    return keys, None
+        return None, 'no complete %s block in %s (yet)' % (BEGIN, path), None
+    return keys, None, boot
 
 
 def command(execute, **arguments):
@@ -245,9 +261,9 @@ def host_keys(dom, console_log, local=True, timeout=AGENT_TIMEOUT):
     keys, agent_error = agent_keys(agent_run(dom, timeout))
     if keys:
         return {'keys': keys, 'source': 'agent', 'error': None}
-    keys, console_error = read_console(console_log, local)
+    keys, console_error, boot = read_console(console_log, local)
     if keys:
-        return {'keys': keys, 'source': 'console', 'error': None, 'agent_error': agent_error}
+        return {'keys': keys, 'source': 'console', 'error': None, 'agent_error': agent_error, 'console_boot': boot}
     return {'keys': [], 'source': None, 'error': 'guest agent: %s; serial console: %s' % (agent_error, console_error)}
 
 

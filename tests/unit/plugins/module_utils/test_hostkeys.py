@@ -74,11 +74,20 @@ def test_console_the_last_complete_block_counts():
     assert hostkeys.console_keys([later[0], 'garbage', later[2]]) == []
 
 
+def test_console_a_boot_after_the_block_is_told():
+    assert hostkeys.console_scan(CONSOLE) == ([ED25519, ECDSA], 'current')
+    # the guest booted again (a reboot, or a new domain with the same log): the block is from an earlier boot
+    again = CONSOLE + [b'[    0.000000] Linux version 6.1.0-18-cloud-amd64 (debian-kernel@lists.debian.org)\r\n']
+    assert hostkeys.console_scan(again) == ([ED25519, ECDSA], 'earlier')
+    assert hostkeys.console_scan(again + CONSOLE[6:10]) == ([ED25519, ECDSA], 'current')
+    assert hostkeys.console_scan(['Linux version 6.1']) == (None, None)
+
+
 def test_read_console(tmp_path):
     log = tmp_path / 'web1-console.log'
     log.write_bytes(b''.join(CONSOLE))
-    assert hostkeys.read_console(str(log)) == ([ED25519, ECDSA], None)
-    keys, error = hostkeys.read_console(str(tmp_path / 'none.log'))
+    assert hostkeys.read_console(str(log)) == ([ED25519, ECDSA], None, 'current')
+    keys, error, _boot = hostkeys.read_console(str(tmp_path / 'none.log'))
     assert keys is None and 'cannot read' in error and 'No such file' in error
     log.write_bytes(b''.join(CONSOLE[:3]))
     assert hostkeys.read_console(str(log))[1].startswith('no complete -----BEGIN SSH HOST KEY KEYS----- block')

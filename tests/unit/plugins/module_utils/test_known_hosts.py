@@ -161,6 +161,15 @@ def test_a_rebuilt_domain_waits_for_a_console_block_newer_than_its_entry():
     assert kh.merge(PLAN, stale, old, ['c1-a'], final=False)['waiting'] == ['a']
     assert kh.merge(PLAN, [dom('c1-a', [ED25519], 'agent'), stale[1]], old, ['c1-a'], final=False)['waiting'] == []
     assert kh.merge(PLAN, stale, old, ['c1-a'])['entries'][0]['status'] == 'unchanged'
+    # a block from before the guest's last boot does not stand for a domain created anew
+    earlier = dom('c1-a', [ED25519_NEW], 'console')
+    earlier['host_keys']['console_boot'] = 'earlier'
+    assert kh.merge(PLAN, [earlier, stale[1]], old, ['c1-a'], final=False)['waiting'] == ['a']
+    out = kh.merge(PLAN, [earlier, stale[1]], old, ['c1-a'])
+    assert out['content'] is None and 'its console log holds only keys written before the guest last booted' in out['problems'][0]
+    # for a domain that was not created anew, a reboot since changes nothing
+    out = kh.merge(PLAN, [dict(earlier, host_keys=dict(earlier['host_keys'], keys=[ED25519])), stale[1]], old)
+    assert out['problems'] == [] and out['entries'][0]['status'] == 'unchanged'
 
 
 def test_a_file_that_is_not_ours_is_left_alone():
