@@ -3,15 +3,16 @@
   tests/lab/lab exec .venv/bin/pytest -v -s tests/lab/test_faults_lab.py
 
 The tests run in file order and share one cluster, strata-flt (one VM, network 10.247.0.0/24):
-  1. a bad image URL and a disk smaller than the image: the run fails and libvirt is exactly as it was;
+  1. a bad SUMS URL, a bad image URL and a disk smaller than the image: the run fails, libvirt is as it was;
   2. a foreign domain, network and pool with the cluster's names: provision (and --check) names all three at once
      and changes nothing; unprovision leaves them alone, active or not;
-  3. the VM destroyed while provision waits for it: the run fails at once with the cause, and says what it made;
-  4. provision waits again; unprovision is locked out; a second provision waits for the lock; the first is killed
+  3. no space left on the cache's and on the pool's file system: clear errors, nothing half-made kept;
+  4. the VM destroyed while provision waits for it: the run fails at once with the cause, and says what it made;
+  5. provision waits again; unprovision is locked out; a second provision waits for the lock; the first is killed
      with kill -9 (the whole ansible-playbook process tree) and the second takes the lock over and converges;
-  5. libvirtd stopped and started again while provision waits: the run still converges;
-  6. the guest powers itself off while provision waits: the run fails at once with the cause;
-  7. our VM's domain replaced by a foreign one of the same name: unprovision removes our disk and seed anyway,
+  6. libvirtd stopped and started again while provision waits: the run still converges;
+  7. the guest powers itself off while provision waits: the run fails at once with the cause;
+  8. our VM's domain replaced by a foreign one of the same name: unprovision removes our disk and seed anyway,
      the pool and network with them, and leaves the foreign domain alone.
 """
 
@@ -259,8 +260,55 @@ def test_foreign_objects_are_named_at_once_and_left_alone(lab):
     assert libvirt_objects(conn)['registry'] == []
 
 
+def libvirtd_namespace():
+    """nsenter's words for libvirtd's mount namespace: `ip netns exec` gave libvirtd and this test namespaces of
+    their own, so a file system that libvirtd must see is mounted in its namespace."""
+    with open(os.path.join(ENV['STRATA_LAB_DIR'], 'run', 'libvirtd.pid')) as handle:
+        return ['nsenter', '--mount=/proc/%s/ns/mnt' % handle.read().strip(), '--']
+
+
+@pytest.fixture
+def small_fs(lab):
+    """small_fs(name, size, prefix): a tmpfs of that size, here or (prefix) in libvirtd's mount namespace."""
+    made = []
+
+    def mount(name, size, prefix=()):
+        path = os.path.join(lab['work'], name)
+        os.makedirs(path)
+        subprocess.run(list(prefix) + ['mount', '-t', 'tmpfs', '-o', 'size=%s,mode=0755' % size, 'strata-flt-' + name, path],
+                       check=True)
+        made.append((list(prefix), path))
+        return path
+    yield mount
+    for prefix, path in made:
+        subprocess.run(prefix + ['umount', path], check=False)
+
+
+def test_no_space_left_while_downloading_and_while_creating_volumes(lab, small_fs):
+    conn = lab['conn']
+    before = libvirt_objects(conn)
+    assert not before['pool'] and not before['network']
+    # the cache on a full file system (24 MiB; the image has 432): a clear error, nothing half-written kept, libvirt untouched
+    cache = os.path.join(small_fs('cache', '24m'), 'images')
+    write_vars(lab, cluster(lab['work']), image_map())
+    proc = run(lab, 'provision', '-e', 'image_cache_dir=%s' % cache)
+    assert proc.returncode == 2 and has(proc.stdout, 'No space left on device')
+    assert os.listdir(cache) == []
+    assert libvirt_objects(conn) == before
+    # the pool on a full file system (as libvirtd sees it): the base volume cannot be made; the error says what this
+    # run had made, and unprovision removes it
+    pool = os.path.join(small_fs('pool', '24m', libvirtd_namespace()), 'pool')
+    write_vars(lab, cluster(lab['work'], pool={'path': pool}), image_map())
+    proc = run(lab, 'provision')
+    assert proc.returncode == 2 and has(proc.stdout, 'No space left on device', 'Made or changed by this run before that: pool')
+    proc = run(lab, 'unprovision')
+    assert proc.returncode == 0
+    assert libvirt_objects(conn) == before
+
+
 def test_a_vm_destroyed_during_the_wait_fails_at_once(lab):
     conn = lab['conn']
+    write_vars(lab, cluster(lab['work']), image_map())
     proc = start(lab, 'provision')
     wait_running(conn, VM)
     time.sleep(5)
