@@ -87,6 +87,7 @@ class CacheTask(object):
                  'decompress': d['decompress'], 'format': d['format'] or (before or {}).get('format')}
         self.diff.add('image', before, after)
         if self.check:
+            self.check_source()
             facts = self.facts(None, downloaded=True)
             facts.update(checksum=after['checksum'] if expected else None, format=after['format'])
             return facts
@@ -135,6 +136,17 @@ class CacheTask(object):
         if d['format']:
             self.actions.append('convert it to %s unless it is already %s' % (d['format'], d['format']))
         self.actions.append('%s %s (%s)' % ('replace' if ident else 'create', d['dest'], reason))
+
+    def check_source(self):
+        """Check mode: the source must be there as the download or copy would need it (a URL that answers, a
+        readable file), so that --check predicts a bad source."""
+        src = self.desired['source']
+        if src['kind'] == 'url':
+            self.transfer.reachable(src['location'])
+        elif not os.access(src['location'], os.R_OK):
+            raise StrataError('Cannot read the source %s (option source): %s'
+                              % (src['location'], 'it does not exist' if not os.path.exists(src['location'])
+                                 else 'permission denied'))
 
     def fetch(self, expected):
         d = self.desired

@@ -79,6 +79,30 @@ class Transfer(object):
                                       % (redact_url(url), attempt, getattr(exc, 'reason', None) or exc))
             self.sleep(backoff(attempt, self.retry_delay))
 
+    def reachable(self, url):
+        """Whether url answers with the image (a request for its first byte, nothing stored): what check mode asks
+        instead of downloading. Raises StrataError with the reason, as the download would fail."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                resp = self._open(url, {'Range': 'bytes=0-0'})
+                try:
+                    resp.read(1)
+                finally:
+                    resp.close()
+                return True
+            except HTTPError as exc:
+                if exc.code == 416:
+                    return True  # an empty file: the download's own checks say more
+                if exc.code not in RETRY_HTTP_CODES or attempt > self.retries:
+                    raise StrataError('Download of %s failed: HTTP %s %s' % (redact_url(url), exc.code, exc.reason))
+            except (URLError, HTTPException, socket.timeout, OSError) as exc:
+                if attempt > self.retries:
+                    raise StrataError('Download of %s failed after %d attempts: %s'
+                                      % (redact_url(url), attempt, getattr(exc, 'reason', None) or exc))
+            self.sleep(backoff(attempt, self.retry_delay))
+
     def download(self, url, out, digests):
         """Stream url into the open binary file out, feeding digests; resume or restart after a cut.
 

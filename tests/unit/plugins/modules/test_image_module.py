@@ -170,3 +170,43 @@ def test_base_volume_replaced_refused_and_remembered(run_module, image_pool, tmp
     assert 'image' not in registry(run_module)[path]  # check mode records nothing
     assert not run_module(image, **new)['changed']
     assert registry(run_module)[path]['image']['sha256'] == hashlib.sha256(RAW + b'x').hexdigest()
+
+
+class _Http(object):
+    """A loopback HTTP server with one file, disk.raw.gz; anything else answers 404."""
+
+    def __init__(self, body):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path != '/disk.raw.gz':
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+        self.server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.url = 'http://127.0.0.1:%d' % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_check_mode_predicts_a_source_that_is_not_there(run_module, tmp_path):
+    src, digest = source(tmp_path)
+    http = _Http(open(src, 'rb').read())
+    try:
+        cache = str(tmp_path / 'cache')
+        good = run_module(image, check=True, source=http.url + '/disk.raw.gz', checksum='sha256:' + digest, cache_dir=cache)
+        assert good['changed'] and not good.get('failed')
+        bad = run_module(image, check=True, source=http.url + '/gone.raw.gz', checksum='sha256:' + digest, cache_dir=cache)
+        assert bad['failed'] and bad['msg'] == 'Download of %s/gone.raw.gz failed: HTTP 404 Not Found' % http.url
+        missing = run_module(image, check=True, source=str(tmp_path / 'nope.raw'), checksum='none', cache_dir=cache)
+        assert missing['failed'] and 'nope.raw (option source): it does not exist' in missing['msg']
+        assert not os.path.exists(cache)
+    finally:
+        http.server.shutdown()
