@@ -15,8 +15,8 @@ description:
     so that a provisioning can refuse before its first change.
   - Also lists everything that carries the cluster's mark, whatever the names given (RV(marked)), domains and
     networks by the mark in their XML, pools and volumes by the ownership registry under O(state_dir). This is
-    what a teardown removes; a volume that a domain of another owner uses says so in RV(marked.volumes[].used_by).
-  - The roles M(strata.libvirt.cluster) (before any change) and M(strata.libvirt.unprovision) run it.
+    what a teardown removes; a volume that a domain of another owner uses names it in its V(used_by) (see RV(marked)).
+  - The roles C(strata.libvirt.cluster) (before any change) and C(strata.libvirt.unprovision) run it.
 author:
   - strata.libvirt contributors (@strata-libvirt)
 extends_documentation_fragment:

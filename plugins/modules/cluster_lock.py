@@ -16,7 +16,7 @@ description:
   - A lease held by another run is waited for up to O(wait) seconds. It counts as released when it is older than
     O(max_age), or when the run that holds it ran on this machine (same host name and boot, from O(holder)) and its
     ansible-playbook process is gone, as after a C(kill -9); then it is taken over with a warning.
-  - The roles M(strata.libvirt.cluster) and M(strata.libvirt.unprovision) take it for the whole run and give it back
+  - The roles C(strata.libvirt.cluster) and C(strata.libvirt.unprovision) take it for the whole run and give it back
     at the end, also when they fail.
 author:
   - strata.libvirt contributors (@strata-libvirt)
