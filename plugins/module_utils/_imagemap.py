@@ -149,6 +149,8 @@ def resolve_image(image_map, label=None):
         'requested': chain[0],
         'aliases': chain[1:] if len(chain) > 1 else [],
         'source': entry['source'],
+        # what output may show: the source without the password or token a URL may carry
+        'source_shown': _source.redact_url(entry['source']),
         'checksum': entry['checksum'],
         'decompress': decompress,
         'format': entry.get('format'),

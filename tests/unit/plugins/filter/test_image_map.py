@@ -6,6 +6,8 @@
 """The image map filters, as the roles call them (controller side)."""
 
 
+import os
+
 import pytest
 
 from ansible.errors import AnsibleFilterError
@@ -23,3 +25,12 @@ def test_filter_plugin():
     assert filters['resolve_image'](MAP, 'debian')['label'] == 'debian-12'
     with pytest.raises(AnsibleFilterError, match='unknown image label'):
         filters['resolve_image'](MAP, 'nope')
+
+
+def test_the_shown_source_carries_no_credentials():
+    filters = FilterModule().filters()
+    secret = {'default_label': 'x', 'images': {'x': {'source': 'https://user:s3cret@h/x.qcow2', 'checksum': 'none'}}}
+    entry = filters['resolve_image'](secret, 'x')
+    assert entry['source'] == 'https://user:s3cret@h/x.qcow2' and 's3cret' not in entry['source_shown']
+    label = open(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'roles', 'image', 'tasks', 'main.yml')).read()
+    assert '{{ item.source_shown }}' in label and '{{ item.source }}' not in label.split('loop_control:')[1]
