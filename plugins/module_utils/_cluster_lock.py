@@ -20,6 +20,7 @@ Private to strata.libvirt; no compatibility promise.
 import json
 import os
 import socket
+import tempfile
 import time
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
@@ -114,11 +115,14 @@ def _read(path):
 
 def _write(path, lease):
     _connection.ensure_dir(os.path.dirname(path))
-    tmp = path + '.tmp'
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, 'w') as handle:
-        json.dump(lease, handle, indent=2, sort_keys=True)
-    os.rename(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix='.lease-', dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, 'w') as handle:
+            json.dump(lease, handle, indent=2, sort_keys=True)
+        _connection.replace_file(None, tmp, path, 0o600)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def acquire(path, request, check_mode=False, guard=None, clock=time.time, sleep=time.sleep):

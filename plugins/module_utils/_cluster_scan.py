@@ -24,6 +24,7 @@ from ansible_collections.strata.libvirt.plugins.module_utils._errors import Stra
 from ansible_collections.strata.libvirt.plugins.module_utils import _common
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
 from ansible_collections.strata.libvirt.plugins.module_utils import _ownership
+from ansible_collections.strata.libvirt.plugins.module_utils import _pool as _pool_module
 from ansible_collections.strata.libvirt.plugins.module_utils import _session
 from ansible_collections.strata.libvirt.plugins.module_utils import _validate
 from ansible_collections.strata.libvirt.plugins.module_utils import _xml
@@ -72,15 +73,6 @@ def whose(owner):
     return 'was created by strata.libvirt for no cluster'
 
 
-def _lookup(func, name, what, missing):
-    try:
-        return func(name)
-    except _connection.libvirt.libvirtError as exc:
-        if _connection.is_error(exc, missing):
-            return None
-        raise StrataError('Failed to %s: %s' % (what, _connection.error_text(exc)))
-
-
 def _domains(conn):
     """Every domain of the URI: name -> (owner, set of disk source paths)."""
     out = {}
@@ -109,7 +101,7 @@ def _networks(conn):
 
 
 def _pool(conn, registry, name):
-    pool = _lookup(conn.storagePoolLookupByName, name, "look up pool '%s'" % name, 'VIR_ERR_NO_STORAGE_POOL')
+    pool = _pool_module.lookup_pool(conn, name)
     if pool is None:
         return None, {'exists': False}
     owner = registry.get('pools', pool.UUIDString())
@@ -117,12 +109,8 @@ def _pool(conn, registry, name):
 
 
 def _volume_key(pool, name):
-    try:
-        return pool.storageVolLookupByName(name).key()
-    except _connection.libvirt.libvirtError as exc:
-        if _connection.is_error(exc, 'VIR_ERR_NO_STORAGE_VOL'):
-            return None
-        raise StrataError("Failed to look up volume '%s': %s" % (name, _connection.error_text(exc)))
+    vol = _common.lookup("volume '%s'" % name, pool.storageVolLookupByName, name, 'VIR_ERR_NO_STORAGE_VOL')
+    return vol.key() if vol is not None else None
 
 
 def _describe(kind, name, owner, extra=''):

@@ -52,6 +52,27 @@ class Transfer(object):
         return open_url(url, headers=headers or {}, timeout=self.timeout, validate_certs=self.validate_certs,
                         follow_redirects='all', decompress=False, http_agent='strata.libvirt')
 
+    def _retried(self, url, read, failed, headers=None):
+        """read(response) of url, retried as the download is; an HTTP 416 gives None. failed: the message's start."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                resp = self._open(url, headers)
+                try:
+                    return read(resp)
+                finally:
+                    resp.close()
+            except HTTPError as exc:
+                if exc.code == 416:
+                    return None
+                if exc.code not in RETRY_HTTP_CODES or attempt > self.retries:
+                    raise StrataError('%s: HTTP %s %s' % (failed, exc.code, exc.reason))
+            except (URLError, HTTPException, socket.timeout, OSError) as exc:
+                if attempt > self.retries:
+                    raise StrataError('%s after %d attempts: %s' % (failed, attempt, getattr(exc, 'reason', None) or exc))
+            self.sleep(backoff(attempt, self.retry_delay))
+
     def fetch_text(self, url, limit=16 * 1024 * 1024):
         """A small text file (a SUMS file), with the same retries."""
         parts = urlsplit(url)
@@ -61,47 +82,16 @@ class Transfer(object):
                     return handle.read(limit).decode('utf-8', 'replace')
             except (IOError, OSError) as exc:
                 raise StrataError('Cannot read the SUMS file %s: %s' % (redact_url(url), exc))
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                resp = self._open(url)
-                try:
-                    return resp.read(limit).decode('utf-8', 'replace')
-                finally:
-                    resp.close()
-            except HTTPError as exc:
-                if exc.code not in RETRY_HTTP_CODES or attempt > self.retries:
-                    raise StrataError('Cannot fetch the SUMS file %s: HTTP %s %s' % (redact_url(url), exc.code, exc.reason))
-            except (URLError, HTTPException, socket.timeout, OSError) as exc:
-                if attempt > self.retries:
-                    raise StrataError('Cannot fetch the SUMS file %s after %d attempts: %s'
-                                      % (redact_url(url), attempt, getattr(exc, 'reason', None) or exc))
-            self.sleep(backoff(attempt, self.retry_delay))
+        text = self._retried(url, lambda resp: resp.read(limit).decode('utf-8', 'replace'),
+                             'Cannot fetch the SUMS file %s' % redact_url(url))
+        return text or ''
 
     def reachable(self, url):
         """Whether url answers with the image (a request for its first byte, nothing stored): what check mode asks
-        instead of downloading. Raises StrataError with the reason, as the download would fail."""
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                resp = self._open(url, {'Range': 'bytes=0-0'})
-                try:
-                    resp.read(1)
-                finally:
-                    resp.close()
-                return True
-            except HTTPError as exc:
-                if exc.code == 416:
-                    return True  # an empty file: the download's own checks say more
-                if exc.code not in RETRY_HTTP_CODES or attempt > self.retries:
-                    raise StrataError('Download of %s failed: HTTP %s %s' % (redact_url(url), exc.code, exc.reason))
-            except (URLError, HTTPException, socket.timeout, OSError) as exc:
-                if attempt > self.retries:
-                    raise StrataError('Download of %s failed after %d attempts: %s'
-                                      % (redact_url(url), attempt, getattr(exc, 'reason', None) or exc))
-            self.sleep(backoff(attempt, self.retry_delay))
+        instead of downloading. Raises StrataError with the reason, as the download would fail; an empty file (HTTP
+        416) counts as there (the download's own checks say more)."""
+        self._retried(url, lambda resp: resp.read(1), 'Download of %s failed' % redact_url(url), {'Range': 'bytes=0-0'})
+        return True
 
     def download(self, url, out, digests):
         """Stream url into the open binary file out, feeding digests; resume or restart after a cut.
