@@ -9,20 +9,15 @@ written with mode 0600 and a second run changes nothing; check mode writes nothi
 cluster's is left alone; a running VM that gives no key stops the play."""
 
 import json
-import os
 import stat
-import subprocess
-import sys
 
 import pytest
 
-from ansible_collections.strata.libvirt.plugins.filter import cluster as cluster_filters
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import known_hosts as kh
+from ansible_collections.strata.libvirt.tests.unit.plugins.filter.playbook import run_playbook
 
 pytest.importorskip('libvirt')
 
-# the directory that holds ansible_collections/strata/libvirt (the tree under test)
-COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(cluster_filters.__file__), '..', '..', '..', '..', '..'))
 KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKpc8QXeQS+7Sa9RPnbtTb86sZDiDouKCQQOJn2NJVXS test'
 ED25519 = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKvsupau1lmQ56Apej98wl7wNvZuiMzHsG+Nqcqf8Trv'
 IMAGE_MAP = {'default_label': 'lab', 'images': {'lab': {'source': 'http://127.0.0.1:9/lab.qcow2', 'checksum': 'none'}}}
@@ -42,18 +37,11 @@ PLAY = """
 
 
 def run_play(tmp_path, cluster, check=False, **extra):
-    (tmp_path / 'play.yml').write_text(PLAY)
-    (tmp_path / 'vars.json').write_text(json.dumps({
+    return run_playbook(tmp_path, PLAY, dict({
         'strata_cluster': dict({'name': 'kh', 'uri': 'test:///default', 'network': {'cidr': '10.9.0.0/24'},
                                 'ssh_public_keys': [KEY], 'vms': [{'name': 'a', 'ip': '10.9.0.10'}]}, **cluster),
-        'strata_image_map': IMAGE_MAP, 'cluster_known_hosts_file': str(tmp_path / 'ssh' / 'kh_known_hosts'), **extra}))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false',
-               ANSIBLE_FORCE_COLOR='0', ANSIBLE_NOCOLOR='1', ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'),
-               ANSIBLE_HOME=str(tmp_path / 'home'), ANSIBLE_STDOUT_CALLBACK='default')
-    cmd = [sys.executable, '-c', 'import sys; from ansible.cli.playbook import main; sys.argv[0] = "ansible-playbook"; main()',
-           '-i', 'localhost,', '-e', 'ansible_python_interpreter=%s' % sys.executable, '-e', '@%s' % (tmp_path / 'vars.json'),
-           str(tmp_path / 'play.yml')] + (['--check'] if check else [])
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, check=False)
+        'strata_image_map': IMAGE_MAP, 'cluster_known_hosts_file': str(tmp_path / 'ssh' / 'kh_known_hosts')}, **extra),
+        *(['--check'] if check else []))
 
 
 def result(run):

@@ -7,18 +7,12 @@
 hypervisor needed): a path where no pair can be made fails with the plan's message before any command runs, check
 mode makes nothing, a real run makes the pair and the plan takes its public key."""
 
-import json
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
-from ansible_collections.strata.libvirt.plugins.filter import cluster as cluster_filters
+from ansible_collections.strata.libvirt.tests.unit.plugins.filter.playbook import run_playbook
 
-# the directory that holds ansible_collections/strata/libvirt (the tree under test)
-COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(cluster_filters.__file__), '..', '..', '..', '..', '..'))
 IMAGE_MAP = {'default_label': 'lab', 'images': {'lab': {'source': 'http://127.0.0.1:9/lab.qcow2', 'checksum': 'none'}}}
 PLAY = """
 - hosts: localhost
@@ -35,15 +29,7 @@ def run_plan(tmp_path, key_file, *args):
     """ansible-playbook of PLAY with a cluster whose only key is the pair at key_file."""
     cluster = {'name': 'pk', 'network': {'cidr': '10.9.0.0/24'}, 'ssh_private_key_file': key_file,
                'vms': [{'name': 'a', 'ip': '10.9.0.10'}]}
-    (tmp_path / 'play.yml').write_text(PLAY)
-    (tmp_path / 'vars.json').write_text(json.dumps({'strata_cluster': cluster, 'strata_image_map': IMAGE_MAP}))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false',
-               ANSIBLE_FORCE_COLOR='0', ANSIBLE_NOCOLOR='1', ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'),
-               ANSIBLE_HOME=str(tmp_path / 'home'))
-    cmd = [sys.executable, '-c', 'import sys; from ansible.cli.playbook import main; sys.argv[0] = "ansible-playbook"; main()',
-           '-i', 'localhost,', '-e', 'ansible_python_interpreter=%s' % sys.executable, '-e', '@%s' % (tmp_path / 'vars.json'),
-           str(tmp_path / 'play.yml')] + list(args)
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, check=False)
+    return run_playbook(tmp_path, PLAY, {'strata_cluster': cluster, 'strata_image_map': IMAGE_MAP}, *args)
 
 
 @pytest.mark.parametrize('args', [[], ['--check']], ids=['run', 'check mode'])

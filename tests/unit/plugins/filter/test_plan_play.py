@@ -6,15 +6,8 @@
 """The cluster role's `plan` entry point in a real ansible-playbook run on the controller (no hypervisor needed):
 a second run with the same definition keeps the plan of the play, another definition gets a new plan."""
 
-import json
-import os
-import subprocess
-import sys
+from ansible_collections.strata.libvirt.tests.unit.plugins.filter.playbook import run_playbook
 
-from ansible_collections.strata.libvirt.plugins.filter import cluster as cluster_filters
-
-# the directory that holds ansible_collections/strata/libvirt (the tree under test)
-COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(cluster_filters.__file__), '..', '..', '..', '..', '..'))
 KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKpc8QXeQS+7Sa9RPnbtTb86sZDiDouKCQQOJn2NJVXS test'
 VARS = {
     'strata_image_map': {'default_label': 'lab',
@@ -65,15 +58,7 @@ def test_the_plan_of_a_play_is_kept_until_the_definition_changes(tmp_path):
 
 
 def run_play(tmp_path, play):
-    (tmp_path / 'play.yml').write_text(play)
-    (tmp_path / 'vars.json').write_text(json.dumps(VARS))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false',
-               ANSIBLE_FORCE_COLOR='0', ANSIBLE_NOCOLOR='1', ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'),
-               ANSIBLE_HOME=str(tmp_path / 'home'))
-    cmd = [sys.executable, '-c', 'import sys; from ansible.cli.playbook import main; sys.argv[0] = "ansible-playbook"; main()',
-           '-i', 'localhost,', '-e', 'ansible_python_interpreter=%s' % sys.executable, '-e', '@%s' % (tmp_path / 'vars.json'),
-           str(tmp_path / 'play.yml')]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, check=False)
+    return run_playbook(tmp_path, play, VARS)
 
 
 def test_a_wrong_purpose_of_the_plan_fails_before_anything(tmp_path):
