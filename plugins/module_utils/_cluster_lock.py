@@ -17,6 +17,7 @@ ansible-playbook: then it is taken over, with a warning.
 Private to strata.libvirt; no compatibility promise.
 """
 
+import contextlib
 import json
 import os
 import socket
@@ -130,7 +131,7 @@ def acquire(path, request, check_mode=False, guard=None, clock=time.time, sleep=
     guard(): a context manager around each read-modify-write (the per-URI lock)."""
     deadline = clock() + request['wait']
     while True:
-        with guard() if guard else _nothing():
+        with guard() if guard else contextlib.nullcontext():
             now = clock()
             lease = _read(path)
             mine = bool(lease) and lease.get('owner') == request['owner']
@@ -149,21 +150,13 @@ def acquire(path, request, check_mode=False, guard=None, clock=time.time, sleep=
 
 
 def release(path, owner, check_mode=False, guard=None):
-    with guard() if guard else _nothing():
+    with guard() if guard else contextlib.nullcontext():
         lease = _read(path)
         if not lease or lease.get('owner') != owner:
             return {'changed': False, 'path': path, 'took_over': None}
         if not check_mode:
             os.unlink(path)
         return {'changed': True, 'path': path, 'took_over': None}
-
-
-class _nothing(object):
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def run(module):
