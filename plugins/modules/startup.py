@@ -11,19 +11,22 @@ short_description: Start libvirt VMs tier by tier with readiness probes, stop th
 version_added: 0.1.0
 description:
   - Brings a set of existing libvirt domains up in dependency order. Each VM has a O(vms[].tier) number
-    or a list of VMs it comes O(vms[].after). The VMs of one tier are started together and the next tier
-    starts only when every VM of this tier passed all its readiness probes (libvirt state, guest agent,
-    TCP, SSH, HTTP, cloud-init finished, a command on the hypervisor).
-  - Stops them in the reverse order with O(state=stopped), an ACPI shutdown, a grace period per VM, then
-    a forced power-off, and says which VMs had to be forced.
+    or a list of VMs it comes O(vms[].after). A VM starts as soon as every VM it depends on passed all its
+    readiness probes (libvirt state, guest agent, TCP, SSH, HTTP, cloud-init finished, a command on the
+    hypervisor), within the start limits O(max_parallel) and O(limits); it does not wait for the VMs of its
+    tier, or of earlier tiers, that it does not depend on.
+  - A start call libvirt refuses is tried again (O(start_retries)); a VM that is not ready in time can be powered
+    off and started once more (O(restart_on_timeout)).
+  - Stops them in the reverse order with O(state=stopped). A VM is asked to shut down (ACPI) once every VM that
+    depends on it is off, gets a grace period, then is forced off; the result says which VMs had to be forced.
   - The whole definition is validated before anything is started or stopped, unknown names in
     O(vms[].after) and dependency cycles included.
   - The same engine runs at boot time in the systemd service installed by the role
     P(strata.libvirt.boot_order#role), from the config this module returns in RV(config).
-  - Progress. The VMs of one task are waited for concurrently, and every event (start issued, each probe
-    passed, ready, forced) is appended to O(log_file) as it happens. To see progress in Ansible's own output,
-    run one tier per task with O(tiers) (the second pattern in the examples); one task for all tiers is quicker
-    on a re-run, because it probes the tiers of an already running cluster at once.
+  - Progress. While the task waits, Ansible's output gets one line per VM as it starts, becomes ready, is retried,
+    restarted, skipped or fails, with the seconds since the run began (the module's action plugin runs it in the
+    background and prints its events as they arrive; no C(-v) needed). A re-run of a running cluster prints one
+    line. Every event, probe by probe, is also appended to O(log_file).
 author:
   - strata.libvirt contributors (@strata-libvirt)
 extends_documentation_fragment:
@@ -35,7 +38,8 @@ attributes:
     support: full
     details:
       - Check mode reads the domains' states and returns RV(plan), the ordered tiers and what each VM would
-        get (start, stop, none), with C(changed) predicted truthfully. It does not run the probes.
+        get (start, stop, none), with C(changed) predicted truthfully, and the schedule in RV(plan.schedule), the
+        edges, the order the VMs can start (or stop) in, the start limits applied. It does not run the probes.
   diff_mode:
     support: none
     details:
@@ -57,9 +61,9 @@ options:
     default: 300
   state:
     description:
-      - V(started) starts the VMs that are not running, tier by tier, and waits until each is ready.
-        Running VMs are not touched but are probed all the same, in their tier's turn.
-      - V(stopped) shuts them down tier by tier in reverse order (the last tier first), each tier in parallel.
+      - V(started) starts the VMs that are not running, each once its dependencies are ready, and waits until each
+        is ready. Running VMs are not touched but are probed all the same, at once.
+      - V(stopped) shuts them down in reverse order: each once the VMs that depend on it are off.
       - V(present) only validates the definition and returns RV(plan) and RV(config); with O(autostart) it also
         sets the VMs' libvirt autostart flag (the boot_order role uses this to turn libvirt's autostart off).
     type: str
@@ -102,6 +106,14 @@ options:
       grace:
         description: Seconds between the shutdown request and the forced power-off for this VM. Default O(grace).
         type: float
+      labels:
+        description:
+          - Names this VM counts under in O(limits) (the cluster role gives a VM's inventory groups and its image label).
+        type: list
+        elements: str
+      restart_on_timeout:
+        description: Overrides O(restart_on_timeout) for this VM.
+        type: bool
       probes:
         description:
           - Readiness probes, run one after the other in this order; all must pass. Each is retried every
@@ -181,9 +193,53 @@ options:
     description: Seconds a whole tier may take to become ready; not set means only the per-VM timeouts apply.
     type: float
   tier_delay:
-    description: Seconds to wait after a tier is ready before the next one starts.
+    description:
+      - Seconds a VM with dependencies waits after the last of them became ready before it starts (a post-ready delay).
     type: float
     default: 0
+  max_parallel:
+    description:
+      - How many VMs this run started may be booting (started, not yet ready or failed) at once; the others wait
+        for a slot, in the order of their tier, then of O(vms). Not set means no limit.
+      - V(auto) picks 2 per host CPU when the VMs are emulated (domain type C(qemu), TCG, where each booting guest
+        keeps a core busy), 4 per host CPU under KVM; at least 2. RV(plan.schedule) shows the number and why.
+      - VMs that already run are probed, not started, and do not count.
+    type: raw
+  limits:
+    description:
+      - Start limits per label, a capacity map of label and number. At most that many VMs with the label in
+        O(vms[].labels) may be booting at once. A VM waiting for one label's slot does not hold back others.
+      - A label no VM has is an error.
+    type: dict
+  start_retries:
+    description:
+      - How often a start call that libvirt refuses is tried again before the VM counts as failed.
+    type: int
+    default: 2
+  start_backoff:
+    description: Seconds before the first retry of a start call; each further retry waits twice as long.
+    type: float
+    default: 2
+  restart_on_timeout:
+    description:
+      - A VM this run started that is not ready within its timeout is powered off (destroyed), started once more
+        and waited for again with its full timeout, before it counts as failed.
+    type: bool
+    default: false
+  start_delay:
+    description:
+      - Seconds the boot-time service (P(strata.libvirt.boot_order#role)) waits before its first start (for
+        example for the host's network or storage to settle). The module itself does not wait.
+    type: float
+    default: 0
+  watch:
+    description:
+      - Whether the boot-time service keeps watching the VMs after the start. A VM that stops without being asked
+        to (crashed, killed, shut down from inside) is started again once its dependencies are ready, and the
+        restart is logged; the service's stop (SIGTERM) shuts the cluster down in reverse order. The module itself
+        does not watch.
+    type: bool
+    default: false
   grace:
     description: Default of O(vms[].grace), seconds a VM gets to shut down before it is forced off. V(0) forces at once.
     type: float
@@ -199,10 +255,11 @@ options:
     description:
       - What happens when a VM does not become ready (or cannot be started). The task fails in every case, and the
         message names the VM, the probe and the time waited.
-      - V(abort) stops here; what is running stays running and later tiers are not started. The other VMs of the
-        failed tier stop being waited for.
+      - V(abort) stops the scheduling. Nothing more is started, what is running stays running, and the other VMs
+        being waited for are no longer waited for.
       - V(stop_started) then shuts down, in reverse order with the grace periods, the VMs that this run started.
-      - V(continue) waits for the rest of the tier and starts the later tiers all the same.
+      - V(continue) goes on with every VM that does not depend on the failed one; its dependents (and theirs) are
+        skipped and listed in RV(skipped).
     type: str
     choices: [abort, stop_started, continue]
     default: abort
@@ -226,8 +283,14 @@ options:
       - The module creates it mode C(0600), whatever the umask (the probes' URLs and commands in it may carry
         credentials); a file that is there keeps its mode.
     type: path
+  progress_file:
+    description:
+      - File on the managed node to which every event is appended as one JSON object per line (C(t), C(vm), C(kind),
+        C(text), C(notable)). The action plugin sets it to print the progress; not needed by hand.
+    type: path
 notes:
-  - The per-VM timeout counts from the start of the VM's tier. Probes run from the managed node (the hypervisor).
+  - The per-VM timeout counts from the VM's start (for a VM that already runs, from the beginning of its probes);
+    O(tier_timeout) from the first start in the tier. Probes run from the managed node (the hypervisor).
   - While a VM's probes have not passed, its domain is watched (after each attempt, and every second between
     attempts). A domain that shuts off, crashes or is no longer defined fails the VM at once, and the error gives
     libvirt's reason, for example C(shut off after 40.2 s (destroyed)); O(on_failure) then applies as for any failure.
@@ -306,9 +369,31 @@ actions:
   elements: str
   sample: ["start VM 'gw' (tier 0)", "start VM 'app1' (tier 1)"]
 plan:
-  description: The ordered plan. C(order) lists the tier indexes in execution order (reversed for V(stopped)).
+  description:
+    - The ordered plan. C(order) lists the tier indexes in execution order (reversed for V(stopped)).
+    - C(schedule) is what the scheduler works on. C(edges) are the dependencies (C(from) must be ready before
+      C(to) starts). C(start_order) is the order in which the VMs would start if each became ready in turn, and
+      C(waits_for) what each waits for; for V(stopped) it is C(stop_waves) instead, the VMs that would stop side by
+      side. Also C(max_parallel) (a number after V(auto)) with C(max_parallel_source), C(limits), C(limits_text),
+      C(start_retries), C(start_backoff), C(tier_delay) and C(restart_on_timeout), the VMs that have it.
   returned: always
   type: dict
+  contains:
+    schedule:
+      description: The edges, the start (or stop) order and the limits, as above.
+      type: dict
+      sample:
+        edges: [{from: gw, to: app1}]
+        start_order: [gw, db, app1]
+        waits_for: {gw: [], db: [], app1: [gw]}
+        max_parallel: 4
+        max_parallel_source: "auto: 2 x 2 host CPU(s), emulated (TCG) guests"
+        limits: {web: 1}
+        limits_text: "max_parallel 4 (auto: 2 x 2 host CPU(s), emulated (TCG) guests), web at most 1"
+        start_retries: 2
+        start_backoff: 2.0
+        tier_delay: 0.0
+        restart_on_timeout: []
   sample:
     state: started
     order: [0, 1]
@@ -317,22 +402,25 @@ plan:
         vms: [{name: gw, current: shutoff, action: start, after: [], probes: ["agent (guest-ping)"], timeout: 600, grace: 60}]
       - tier: 1
         vms: [{name: app1, current: running, action: none, after: [gw], probes: [running], timeout: 600, grace: 60}]
+schedule:
+  description: RV(plan.schedule), and C(peak_booting), the most VMs this run had booting at once.
+  returned: always
+  type: dict
 tiers:
   description:
-    - Per tier that was run, its VMs, C(status) (ready, failed, abandoned, not started, stopped), and the C(began) and
-      C(ready) (or C(stopped)) events, each with C(at) (UTC wall-clock) and C(t) (seconds since the run began).
-    - When every selected VM already runs, nothing waits on a tier's readiness, so all tiers are probed at once
-      and share one C(began) event; a tier is ready when all its VMs are, abandoned when a failure elsewhere
-      stopped its probes.
+    - Per tier of the plan, its VMs, C(status) from theirs (ready, failed, abandoned, skipped, not started, partly
+      started, stopped), C(began) (its first VM's start or first probe) and C(ready) (its last VM ready) or
+      C(stopped), each with C(at) (UTC wall-clock) and C(t) (seconds since the run began).
+    - Tiers are a view of the graph's levels: a VM does not wait for its whole tier, so tiers can overlap in time.
   returned: always
   type: list
   elements: dict
 vms:
   description:
-    - Per VM, its C(tier), C(state_before), C(action), C(status) (ready, failed, abandoned, not started, stopped),
-      C(address) and C(address_source), C(forced), C(error) when it failed, and its C(timeline), a list of events
-      (start issued, each probe passed, the domain paused, ready or not ready, shutdown requested, forced off)
-      with C(at) and C(t).
+    - Per VM, its C(tier), C(state_before), C(action), C(status) (ready, failed, abandoned, skipped, not started,
+      stopped), C(address) and C(address_source), C(forced), C(error) when it failed, C(reason) when it was skipped
+      or not started, and its C(timeline), a list of events (start issued, a start retried, each probe passed, the
+      domain paused, restarted, ready or not ready, shutdown requested, forced off) with C(at) and C(t).
   returned: always
   type: dict
   sample:
@@ -355,6 +443,16 @@ started:
   elements: str
 stopped:
   description: VMs this run stopped, in stop order.
+  returned: always
+  type: list
+  elements: str
+skipped:
+  description: VMs not started because a VM they depend on failed (O(on_failure=continue) goes on with the rest).
+  returned: always
+  type: list
+  elements: str
+restarted:
+  description: VMs powered off and started once more because they were not ready in time (O(restart_on_timeout)).
   returned: always
   type: list
   elements: str

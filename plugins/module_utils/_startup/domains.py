@@ -12,6 +12,7 @@ Small on purpose; the domain module has the full lifecycle. The engine's threads
 Private to strata.libvirt; no compatibility promise.
 """
 
+import re
 import time
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
@@ -60,6 +61,7 @@ PAUSED_REASONS = _table([
     ('VIR_DOMAIN_PAUSED_POSTCOPY_FAILED', 13, 'after a failed post-copy migration'),
     ('VIR_DOMAIN_PAUSED_API_ERROR', 14, 'after a failed libvirt call'),
 ])
+DOMAIN_TYPE_RE = re.compile(r"<domain[^>]*\btype=['\"]([a-z]+)['\"]")
 STATE_TEXTS = {PAUSED: 'paused', SHUTOFF: 'shut off', CRASHED: 'crashed', 4: 'being shut down',
                7: 'suspended by the guest (power management)'}
 
@@ -68,8 +70,9 @@ def state_name(state):
     return _probes.STATE_NAMES.get(state, str(state))
 
 
-def read_state(conn, name):
-    """(state name, autostart, persistent) of a domain, or None when it is not defined."""
+def read_state(conn, name, with_type=False):
+    """(state name, autostart, persistent and, with_type, the domain type: kvm or qemu) of a domain, or None when
+    it is not defined."""
     try:
         dom = conn.lookupByName(name)
     except Exception as exc:
@@ -79,7 +82,11 @@ def read_state(conn, name):
     state = _connection.call("read the state of domain '%s'" % name, dom.state)[0]
     persistent = bool(_connection.call("read domain '%s'" % name, dom.isPersistent))
     autostart = bool(_connection.call("read the autostart flag of '%s'" % name, dom.autostart)) if persistent else None
-    return {'state': state_name(state), 'autostart': autostart, 'persistent': persistent}
+    out = {'state': state_name(state), 'autostart': autostart, 'persistent': persistent}
+    if with_type:
+        found = DOMAIN_TYPE_RE.search(_connection.call("read the XML of domain '%s'" % name, dom.XMLDesc, 0))
+        out['type'] = found.group(1) if found else None
+    return out
 
 
 def start_domain(conn, name):

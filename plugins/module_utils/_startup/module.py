@@ -11,6 +11,7 @@ Private to strata.libvirt; no compatibility promise.
 """
 
 import errno
+import json
 import os
 import time
 
@@ -48,6 +49,14 @@ def file_progress(path):
     return write
 
 
+def events_progress(path):
+    """An events sink that appends one JSON object per line to path (the action plugin reads it while it waits)."""
+    def write(record):
+        with os.fdopen(open_log(path), 'a') as handle:
+            handle.write(json.dumps(record, sort_keys=True) + '\n')
+    return write
+
+
 def run_module(module):
     """Validate the definition (nothing is started or stopped when it is invalid), connect, run the engine
     (it takes the per-URI lock per step) and report."""
@@ -64,10 +73,12 @@ def run_module(module):
             progress('strata.libvirt.startup: state=%s, check_mode=%s' % (config['state'], module.check_mode))
         except (IOError, OSError) as exc:
             module.fail_json(msg="Cannot write the log_file '%s': %s" % (params['log_file'], exc))
+    events = events_progress(params['progress_file']) if params.get('progress_file') else None
     try:
         with _session.module_session(module, hold_lock=False, registry=False) as ctx:
             config['uri'] = ctx.uri
-            result = Engine(config, ctx.conn, progress=progress, lock=ctx.lock, check_mode=module.check_mode).run()
+            result = Engine(config, ctx.conn, progress=progress, lock=ctx.lock, check_mode=module.check_mode,
+                            events=events).run()
     except StrataError as exc:
         module.fail_json(msg=str(exc))
     for warning in result.pop('warnings'):

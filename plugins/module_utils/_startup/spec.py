@@ -29,10 +29,17 @@ ON_FAILURE = ('abort', 'stop_started', 'continue')
 SHUTDOWN_MODES = ('acpi', 'agent', 'default')
 # The defaults of a startup definition: seconds a VM may take to become ready (timeout), to wait between
 # tiers (tier_delay) and to shut down before it is forced off (grace).
-DEFAULTS = {'on_failure': 'abort', 'timeout': 600, 'tier_delay': 0, 'grace': 60, 'shutdown_mode': 'acpi'}
+# How many VMs may boot at once (max_parallel, None: no limit; 'auto' picks one from the host), how often a start call
+# that libvirt refused is tried again (start_retries, after start_backoff seconds, doubled each time), whether a VM
+# that is not ready in time is powered off and started once more (restart_on_timeout), and the boot service's
+# seconds before its first start (start_delay) and its watch of the VMs after the start (watch).
+DEFAULTS = {'on_failure': 'abort', 'timeout': 600, 'tier_delay': 0, 'grace': 60, 'shutdown_mode': 'acpi',
+            'max_parallel': None, 'start_retries': 2, 'start_backoff': 2, 'restart_on_timeout': False,
+            'start_delay': 0, 'watch': False}
+AUTO = 'auto'
 NAME_RE = re.compile(r'^[A-Za-z0-9._+-]+$')
 
-VM_KEYS = ('name', 'tier', 'after', 'probes', 'timeout', 'grace', 'address')
+VM_KEYS = ('name', 'tier', 'after', 'probes', 'timeout', 'grace', 'address', 'labels', 'restart_on_timeout')
 
 CONSTRAINTS = {}
 
@@ -62,6 +69,8 @@ def argument_spec():
         timeout=dict(type='float'),
         grace=dict(type='float'),
         probes=dict(type='list', elements='dict', options=probe_options),
+        labels=dict(type='list', elements='str'),
+        restart_on_timeout=dict(type='bool'),
     )
     return dict(
         uri=dict(type='str'),
@@ -79,6 +88,14 @@ def argument_spec():
         tiers=dict(type='list', elements='int'),
         autostart=dict(type='bool'),
         log_file=dict(type='path'),
+        progress_file=dict(type='path'),
+        max_parallel=dict(type='raw'),
+        limits=dict(type='dict'),
+        start_retries=dict(type='int', default=DEFAULTS['start_retries']),
+        start_backoff=dict(type='float', default=DEFAULTS['start_backoff']),
+        restart_on_timeout=dict(type='bool', default=DEFAULTS['restart_on_timeout']),
+        start_delay=dict(type='float', default=DEFAULTS['start_delay']),
+        watch=dict(type='bool', default=DEFAULTS['watch']),
     )
 
 
@@ -101,6 +118,60 @@ def _choice(params, key, choices):
     if value not in choices:
         raise StrataError('%s: %r; use one of %s' % (key, value, ', '.join(choices)))
     return value
+
+
+def _labels(value, where):
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise StrataError('%s: must be a list of label names, got %r' % (where, value))
+    return list(dict.fromkeys(value))
+
+
+def _flag(value, where, default):
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise StrataError('%s: must be true or false, got %r' % (where, value))
+    return value
+
+
+def max_parallel(value, where='max_parallel'):
+    """None (no limit), 'auto' or a whole number of 1 or more."""
+    if value is None or value == AUTO:
+        return value
+    if isinstance(value, bool):
+        raise StrataError('%s: %r; give a whole number of 1 or more, or auto' % (where, value))
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise StrataError('%s: %r; give a whole number of 1 or more, or auto' % (where, value))
+    if number != value and str(number) != str(value).strip():
+        raise StrataError('%s: %r; give a whole number of 1 or more, or auto' % (where, value))
+    if number < 1:
+        raise StrataError('%s: %r is less than 1; leave it out for no limit' % (where, value))
+    return number
+
+
+def _limits(value, vms):
+    """{label: limit}; every label must be one of some VM's labels."""
+    if not value:
+        return {}
+    if not isinstance(value, dict):
+        raise StrataError('limits: must be a dict of label: number of VMs, got %r' % (value,))
+    known = set(label for vm in vms for label in vm['labels'])
+    out = {}
+    for label in sorted(value):
+        limit = max_parallel(value[label], 'limits.%s' % label)
+        if limit is None or limit == AUTO:
+            raise StrataError('limits.%s: give a whole number of 1 or more' % label)
+        if label not in known:
+            raise StrataError("limits.%s: no VM has the label '%s'; labels: %s"
+                              % (label, label, ', '.join(sorted(known)) or 'none'))
+        out[label] = limit
+    return out
 
 
 def _vm(raw, index, seen, timeout, grace):
@@ -150,6 +221,8 @@ def _vm(raw, index, seen, timeout, grace):
         'timeout': vm_timeout if vm_timeout is not None else timeout,
         'grace': vm_grace if vm_grace is not None else grace,
         'address': raw.get('address') or None,
+        'labels': _labels(raw.get('labels'), '%s.labels' % where),
+        'restart_on_timeout': _flag(raw.get('restart_on_timeout'), '%s.restart_on_timeout' % where, None),
     }
 
 
@@ -192,6 +265,15 @@ def normalize(params):
     vms = [_vm(raw, index, seen, timeout, grace) for index, raw in enumerate(raw_vms)]
     graph = build_graph(vms)
     selected = _selected_tiers(params, graph)
+    retries = params.get('start_retries')
+    retries = DEFAULTS['start_retries'] if retries is None else retries
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise StrataError('start_retries: %r; give a whole number of 0 or more' % (retries,))
+    backoff = _number(params.get('start_backoff'), 'start_backoff')
+    restart = _flag(params.get('restart_on_timeout'), 'restart_on_timeout', DEFAULTS['restart_on_timeout'])
+    for vm in vms:
+        if vm['restart_on_timeout'] is None:
+            vm['restart_on_timeout'] = restart
     return {
         'state': state,
         'uri': params.get('uri'),
@@ -203,6 +285,13 @@ def normalize(params):
         'tier_delay': _number(params.get('tier_delay'), 'tier_delay') or float(DEFAULTS['tier_delay']),
         'tiers': selected,
         'autostart': params.get('autostart'),
+        'max_parallel': max_parallel(params.get('max_parallel')),
+        'limits': _limits(params.get('limits'), vms),
+        'start_retries': retries,
+        'start_backoff': float(DEFAULTS['start_backoff']) if backoff is None else backoff,
+        'restart_on_timeout': restart,
+        'start_delay': _number(params.get('start_delay'), 'start_delay') or float(DEFAULTS['start_delay']),
+        'watch': _flag(params.get('watch'), 'watch', DEFAULTS['watch']),
         'vms': vms,
     }
 
@@ -212,17 +301,32 @@ desired_from_params = normalize
 
 
 def worst_case(config):
-    """Upper bounds in seconds of a full start and a full stop (for the service's systemd timeouts)."""
+    """Upper bounds in seconds of a full start and a full stop (for the service's systemd timeouts).
+
+    A VM's start costs its timeout (twice with restart_on_timeout), its start retries' backoff and 10 s of start calls;
+    the start is bounded by the longest dependency chain of these costs, plus (with a start limit) all costs divided by
+    the smallest limit (list scheduling's bound; 'auto' counts as 1), plus start_delay."""
     graph = build_graph(config['vms'])
     vms = dict((vm['name'], vm) for vm in config['vms'])
-    start = stop = 0.0
-    for tier in graph['tiers']:
-        longest = max(vms[n]['timeout'] for n in tier)
+    backoff = (config.get('start_backoff') or 0) * (2 ** (config.get('start_retries') or 0) - 1)
+    cost = {}
+    for name, vm in vms.items():
+        timeout = vm['timeout'] * (2 if vm.get('restart_on_timeout') else 1)
         if config.get('tier_timeout'):
-            longest = min(longest, config['tier_timeout'])
-        start += longest + 10  # + start calls
+            timeout = min(timeout, config['tier_timeout'] * (2 if vm.get('restart_on_timeout') else 1))
+        cost[name] = timeout + backoff + 10 + (config.get('tier_delay') or 0)
+    chain = {}
+    for tier in graph['tiers']:
+        for name in tier:
+            chain[name] = cost[name] + max([chain[d] for d in graph['deps'][name]] or [0])
+    start = max(chain.values()) if chain else 0
+    limits = [v for v in list((config.get('limits') or {}).values()) + [config.get('max_parallel')] if v is not None]
+    if limits:
+        start += sum(cost.values()) / min(1 if v == AUTO else v for v in limits)
+    start += config.get('start_delay') or 0
+    stop = 0.0
+    for tier in graph['tiers']:
         stop += max(vms[n]['grace'] for n in tier) + 10  # + destroy
-    start += (config.get('tier_delay') or 0) * max(0, len(graph['tiers']) - 1)
     # on_failure=stop_started may run a full stop after a failed start
     if config.get('on_failure') == 'stop_started':
         start += stop
@@ -231,5 +335,6 @@ def worst_case(config):
 
 def boot_config(config):
     """The part of a normalised config the boot-time service needs (JSON-serialisable)."""
-    keep = ('uri', 'on_failure', 'shutdown_mode', 'timeout', 'grace', 'tier_timeout', 'tier_delay', 'vms')
+    keep = ('uri', 'on_failure', 'shutdown_mode', 'timeout', 'grace', 'tier_timeout', 'tier_delay', 'max_parallel',
+            'limits', 'start_retries', 'start_backoff', 'restart_on_timeout', 'start_delay', 'watch', 'vms')
     return dict((k, config[k]) for k in keep)

@@ -3,21 +3,28 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The startup engine's scheduling: libvirt autostart, tier after tier, the start calls of a tier side by
-side, and the all-at-once readiness check of a cluster that already runs.
+"""The startup engine's start: libvirt autostart, and the start loop on the dependency graph.
+
+The loop asks the schedule (_startup.schedule) which VMs may start, issues their start calls side by side under
+the per-URI lock, and waits for each in a thread of its own (_startup.probing). A VM starts as soon as every VM
+it depends on is ready, within the start limits; a start call libvirt refuses is tried again after a backoff;
+a VM that already runs is probed at once. The loop ends when nothing boots and nothing more can start, or when
+the run is cancelled (the boot service's SIGTERM).
 
 Private to strata.libvirt; no compatibility promise.
 """
 
 import concurrent.futures
-import time
+import queue
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.domains import start_domain
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.schedule import Schedule
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.timing import seconds_text
 
-PARALLEL_STARTS = 8      # start calls of one tier issued at once (each is a QEMU launch, ~0.5-1.5 s)
+PARALLEL_CALLS = 8       # start calls issued at once (each is a QEMU launch, ~0.5-1.5 s)
+LOOP_TICK = 0.5          # seconds between looks at a cancel request while nothing else happens
 
 
 class StartMixin(object):
@@ -34,113 +41,138 @@ class StartMixin(object):
                     self.changed = True
                     self.progress("%s: libvirt autostart %s" % (name, 'enabled' if want else 'disabled'))
 
-    def _run_start(self, plan):
-        policy = self.config['on_failure']
-        self.progress('startup of %d tier(s) begins (on_failure=%s): %s'
-                      % (len(plan['tiers']), policy, '; '.join(
-                          'tier %d: %s' % (t['tier'], ', '.join(v['name'] for v in t['vms'])) for t in plan['tiers'])))
-        if plan['tiers'] and not any(v['action'] == 'start' for t in plan['tiers'] for v in t['vms']):
-            self._verify_running(plan)
-            return
-        stop_here = False
-        for position, tier in enumerate(plan['tiers']):
-            index = tier['tier']
-            record = {'tier': index, 'vms': [v['name'] for v in tier['vms']], 'status': 'not started',
-                      'began': None, 'ready': None}
-            self.tier_records.append(record)
-            if stop_here:
-                continue
-            record['began'] = self.clock.now()
-            self.progress('tier %d: begins (%s)' % (index, ', '.join(record['vms'])))
-            ok = self._start_tier(index, tier['vms'])
-            if ok:
-                record['status'] = 'ready'
-                record['ready'] = self.clock.now()
-                self.progress('tier %d: ready after %.1f s' % (index, record['ready']['t'] - record['began']['t']))
-                delay = self.config['tier_delay']
-                if delay and position < len(plan['tiers']) - 1:
-                    self.progress('tier %d: waiting tier_delay %s s before the next tier' % (index, seconds_text(delay)))
-                    time.sleep(delay)
-                continue
-            record['status'] = 'failed'
-            record['failed'] = self.clock.now()
-            if policy == 'continue':
-                self.progress('tier %d: failed; on_failure=continue: going on with the next tier' % index)
-                continue
-            stop_here = True
-            if policy == 'stop_started':
-                self.progress('tier %d: failed; on_failure=stop_started: stopping what this run started, '
-                              'in reverse order' % index)
-                self._stop_started()
-            else:
-                self.progress('tier %d: failed; on_failure=abort: later tiers are not started' % index)
+    def new_schedule(self, names):
+        limits = self.limits
+        return Schedule(names, self.graph['deps'], labels=dict((n, self.vms[n]['labels']) for n in names),
+                        max_parallel=limits['max_parallel'], limits=limits['labels'],
+                        delay=self.config['tier_delay'], policy=self.config['on_failure'])
 
-    def _start_tier(self, index, entries):
-        deadline_tier = None
-        if self.config['tier_timeout']:
-            deadline_tier = time.monotonic() + self.config['tier_timeout']
-        to_start = [e['name'] for e in entries if e['action'] == 'start']
-        with self.lock():
-            # each start launches a QEMU process; issue them side by side, then wait for all at once
-            if len(to_start) > 1:
-                with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(to_start), PARALLEL_STARTS)) as pool:
-                    errors = list(pool.map(self._issue_start, to_start))
-            else:
-                errors = [self._issue_start(name) for name in to_start]
-        for name, exc in zip(to_start, errors):
-            if exc is not None:
-                self.records[name]['status'] = 'failed'
-                self.failures.append("VM '%s' (tier %d) could not be started: %s" % (name, index, exc))
-                continue
-            self.changed = True
-            self.started.append(name)
-        for entry in entries:
-            if entry['action'] != 'start':
-                self.event(entry['name'], 'already %s: not started, probing' % entry['current'])
-                dep_states = [d for d in self.graph['deps'][entry['name']] if d in self.started]
-                if dep_states:
+    def _run_start(self, plan):
+        entries = dict((e['name'], e) for t in plan['tiers'] for e in t['vms'])
+        names = self.priority([n for n in entries])
+        sched = self.schedule = self.new_schedule(names)
+        outcomes = queue.Queue()
+        to_start = [n for n in names if entries[n]['action'] == 'start']
+        self.verify_only = not to_start
+        if self.verify_only:
+            self.progress('every VM already runs: probing the readiness of all %d at once' % len(names), notable=True)
+        else:
+            self.progress('startup of %d VM(s) begins, %d to start (%s; on_failure=%s): %s'
+                          % (len(names), len(to_start), self.limits['text'], self.config['on_failure'],
+                             '; '.join('%s after %s' % (n, ', '.join(sched.deps[n])) if sched.deps[n] else '%s first' % n
+                                       for n in names)), notable=True)
+        for name in names:
+            if entries[name]['action'] != 'start':
+                sched.probing(name)
+                early = [d for d in self.graph['deps'][name] if d in to_start]
+                if early:
                     self.warnings.append("VM '%s' was already running before its dependencies %s were started"
-                                         % (entry['name'], ', '.join(dep_states)))
-        self._wait_all([(index, entry['name']) for entry in entries], deadline_tier)
-        return all(self.records[e['name']]['status'] == 'ready' for e in entries)
+                                         % (name, ', '.join(early)))
+                self.event(name, 'already %s: not started, probing' % entries[name]['current'], kind='probe')
+                self._spawn_wait(name, outcomes)
+        noted_room = set()
+        while True:
+            if self.cancel_requested.is_set() and not sched.halted:
+                sched.halt()
+                self.abandon('the run was cancelled (%s)' % self.cancel_reason)
+            now = self.clock.since()
+            batch = sched.due(now)
+            if batch:
+                self._start_batch(batch, sched, outcomes)
+                continue
+            for name in sched.waiting_for_room(now):
+                if name not in noted_room:
+                    noted_room.add(name)
+                    self.event(name, 'ready to start; waiting for a start slot (%s booting: %s)'
+                               % (self.limits['text'], ', '.join(sched.booting()) or 'none'), kind='waiting')
+            if sched.finished():
+                break
+            wake = sched.wake(now)
+            tick = LOOP_TICK if wake is None else max(0.0, min(LOOP_TICK, wake - now))
+            try:
+                kind, name, detail = outcomes.get(timeout=tick)
+            except queue.Empty:
+                continue
+            self._outcome(sched, kind, name, detail)
+        for name in sched.not_started():
+            if self.records[name]['status'] == 'not started' and sched.halted and to_start:
+                self.records[name]['reason'] = 'not started: %s' % (self.abandon_why or 'the start was stopped')
+        if self.verify_only and all(self.records[n]['status'] == 'ready' for n in names):
+            self.progress('all %d VM(s) already run and are ready (%.1f s)' % (len(names), self.clock.since()), notable=True)
+        failed = bool(self.failures) or self.cancel_requested.is_set()
+        if failed and self.started and (self.config['on_failure'] == 'stop_started' or self.cancel_requested.is_set()):
+            why = 'the run was cancelled' if self.cancel_requested.is_set() else 'on_failure=stop_started'
+            self.progress('%s: stopping what this run started, in reverse order: %s' % (why, ', '.join(self.started)),
+                          notable=True)
+            self._stop_started()
+
+    def _outcome(self, sched, kind, name, detail):
+        now = self.clock.since()
+        if kind == 'retry':
+            sched.retry(name, now + detail)
+            return
+        status = self.records[name]['status']
+        if kind == 'waited' and status == 'ready':
+            sched.ready(name, now)
+            return
+        skipped = sched.failed(name)
+        for other in skipped:
+            self.records[other]['status'] = 'skipped'
+            self.records[other]['reason'] = "skipped: it depends on '%s', which %s" % (
+                name, 'could not be started' if kind == 'start_failed' else 'did not become ready')
+            self.event(other, self.records[other]['reason'], kind='skipped')
+        if skipped:
+            self.skipped.extend(skipped)
+
+    def _spawn_wait(self, name, outcomes):
+        self.tier_began(self.graph['level'][name])
+
+        def wait():
+            self._wait_ready(name, self.graph['level'][name], self.tier_deadline(self.graph['level'][name]), self.abandoned)
+            outcomes.put(('waited', name, None))
+        self.thread(wait, 'strata-startup-%s' % name)
+
+    def _start_batch(self, batch, sched, outcomes):
+        """Issue the start calls of the VMs the schedule let go, side by side under the per-URI lock."""
+        for name in batch:
+            self.tier_began(self.graph['level'][name])
+        with self.lock():
+            if len(batch) > 1:
+                with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(batch), PARALLEL_CALLS)) as pool:
+                    errors = list(pool.map(self._issue_start, batch))
+            else:
+                errors = [self._issue_start(batch[0])]
+        for name, exc in zip(batch, errors):
+            index = self.graph['level'][name]
+            if exc is None:
+                self.changed = True
+                self.started.append(name)
+                self._spawn_wait(name, outcomes)
+                continue
+            tries = self.start_attempts[name]
+            if tries <= self.config['start_retries']:
+                backoff = self.config['start_backoff'] * (2 ** (tries - 1))
+                self.event(name, 'start failed: %s; trying again in %s s (retry %d of %d)'
+                           % (exc, seconds_text(backoff), tries, self.config['start_retries']), kind='retry')
+                self._outcome(sched, 'retry', name, backoff)
+                continue
+            self.records[name]['status'] = 'failed'
+            msg = "VM '%s' (tier %d) could not be started" % (name, index)
+            if tries > 1:
+                msg += ' (%d attempts)' % tries
+            self.records[name]['error'] = '%s: %s' % (msg, exc)
+            self.failures.append(self.records[name]['error'])
+            self.event(name, 'start failed: %s' % exc, kind='failed')
+            if self.config['on_failure'] != 'continue':
+                self.abandon("'%s' could not be started" % name)
+            self._outcome(sched, 'start_failed', name, None)
 
     def _issue_start(self, name):
         """Start one VM and note it in its timeline; returns the StrataError when it could not be started."""
+        self.start_attempts[name] = self.start_attempts.get(name, 0) + 1
         try:
             did = start_domain(self.conn, name)
         except StrataError as exc:
-            self.event(name, 'start failed: %s' % exc)
             return exc
-        self.event(name, 'start issued (%s)' % did)
+        self.event(name, 'start issued (%s)' % did, kind='start')
         return None
-
-    def _verify_running(self, plan):
-        """Every selected VM already runs, so no start waits on another tier's readiness: the probes of
-        all tiers run at once (a re-run of a ready cluster costs one probe round, not one per tier).
-        A tier is ready when all its VMs are."""
-        tiers = '; '.join('tier %d: %s' % (t['tier'], ', '.join(v['name'] for v in t['vms'])) for t in plan['tiers'])
-        self.progress('every VM already runs: probing the readiness of %d tier(s) at once: %s' % (len(plan['tiers']), tiers))
-        deadline_tier = None
-        if self.config['tier_timeout']:
-            deadline_tier = time.monotonic() + self.config['tier_timeout']
-        began = self.clock.now()
-        pairs = []
-        for tier in plan['tiers']:
-            self.tier_records.append({'tier': tier['tier'], 'vms': [v['name'] for v in tier['vms']],
-                                      'status': 'probing', 'began': began, 'ready': None})
-            for entry in tier['vms']:
-                self.event(entry['name'], 'already %s: not started, probing' % entry['current'])
-                pairs.append((tier['tier'], entry['name']))
-        self._wait_all(pairs, deadline_tier)
-        for record in self.tier_records:
-            statuses = [self.records[name]['status'] for name in record['vms']]
-            if all(status == 'ready' for status in statuses):
-                record['status'] = 'ready'
-                last = max((e for name in record['vms'] for e in self.records[name]['timeline'] if e['event'] == 'ready'),
-                           key=lambda e: e['t'])
-                record['ready'] = {'at': last['at'], 't': last['t']}
-                self.progress('tier %d: ready after %.1f s' % (record['tier'], record['ready']['t'] - began['t']))
-            else:
-                record['status'] = 'failed' if 'failed' in statuses else 'abandoned'
-                record['failed'] = self.clock.now()
-                self.progress('tier %d: %s' % (record['tier'], record['status']))

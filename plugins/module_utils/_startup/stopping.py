@@ -3,14 +3,15 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The startup engine's shutdown: tier by tier in reverse order, the VMs of a tier in parallel, each asked
-to shut down (repeatedly within its grace period) and then forced off. A domain that goes away meanwhile
+"""The startup engine's shutdown in reverse dependency order, by edges: a VM is asked to shut down (repeatedly within
+its grace period, then it is forced off) once every VM that depends on it is off; VMs with no such wait stop side by
+side. A domain that goes away meanwhile
 (undefined by someone else) counts as off.
 
 Private to strata.libvirt; no compatibility promise.
 """
 
-import threading
+import queue
 import time
 
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
@@ -25,36 +26,51 @@ class StopMixin(object):
     """Engine methods that stop the VMs (see Engine for the attributes they use)."""
 
     def _stop_started(self):
-        names = set(self.started)
-        order = [t for t in reversed(range(len(self.graph['tiers'])))
-                 if any(n in names for n in self.graph['tiers'][t])]
-        self._run_stop(order, only=names)
+        self._run_stop(list(self.started))
 
-    def _run_stop(self, order, stop_all=False, only=None):
-        for index in order:
-            names = [n for n in self.graph['tiers'][index] if only is None or n in only]
-            record = {'tier': index, 'vms': names, 'status': 'stopping', 'began': self.clock.now(), 'stopped': None}
-            if stop_all:
-                self.tier_records.append(record)
-            else:
-                record['status'] = 'stopping (on_failure=stop_started)'
-                self.tier_records.append(record)
-            self.progress('tier %d: stopping %s' % (index, ', '.join(names)))
-            threads = []
-            for name in names:
-                thread = threading.Thread(target=self._stop_one, args=(name,), name='strata-stop-%s' % name)
-                thread.daemon = True
-                thread.start()
-                threads.append(thread)
-            for thread in threads:
-                thread.join()
-            record['stopped'] = self.clock.now()
-            failed = [n for n in names if self.records[n].get('stop_error')]
-            record['status'] = 'failed' if failed else 'stopped'
-            self.progress('tier %d: %s after %.1f s' % (index, record['status'], record['stopped']['t'] - record['began']['t']))
-            if failed:
-                self.progress('tier %d: not stopping the earlier tiers: %s failed to stop' % (index, ', '.join(failed)))
+    def _run_stop(self, names):
+        """Stop `names` in reverse dependency order, by edges: a VM is asked to shut down once every VM of `names`
+        that depends on it is off. A VM that fails to stop holds back the VMs it depends on (they stay running)."""
+        order = self.priority(names)[::-1]
+        member = set(order)
+        waits = dict((n, set(d for d in self.graph['dependents'][n] if d in member)) for n in order)
+        self.progress('stopping %d VM(s), each once the VMs that depend on it are off: %s'
+                      % (len(order), '; '.join('%s after %s' % (n, ', '.join(sorted(waits[n]))) if waits[n] else '%s first' % n
+                                               for n in order)))
+        done = queue.Queue()
+        pending = set()
+        held = set()
+        left = list(order)
+        while left or pending:
+            for name in [n for n in left if not waits[n]]:
+                left.remove(name)
+                pending.add(name)
+                self.tier_began(self.graph['level'][name])
+                self.thread(lambda n=name: (self._stop_one(n), done.put(n)), 'strata-stop-%s' % name)
+            if not pending:
                 break
+            name = done.get()
+            pending.discard(name)
+            if self.records[name].get('stop_error'):
+                blocked = sorted(self._depended_on(name, member) & set(left), key=order.index)
+                if blocked:
+                    held.update(blocked)
+                    self.progress('not stopping %s: %s failed to stop, and they are its dependencies'
+                                  % (', '.join(blocked), name))
+                    left = [n for n in left if n not in blocked]
+                continue
+            for other in order:
+                waits[other].discard(name)
+
+    def _depended_on(self, name, member):
+        """Every VM of `member` that name depends on, directly or not."""
+        found, todo = set(), list(self.graph['deps'][name])
+        while todo:
+            dep = todo.pop()
+            if dep in member and dep not in found:
+                found.add(dep)
+                todo.extend(self.graph['deps'][dep])
+        return found
 
     def _stop_one(self, name):
         vm = self.vms[name]
@@ -96,21 +112,21 @@ class StopMixin(object):
                         last_request = time.monotonic()
             if persistent and is_gone(dom):  # a transient domain is gone once it is off; this one was undefined
                 self.event(name, 'stopped (no longer defined after %.1f s: undefined meanwhile)' % (time.monotonic() - began),
-                           forced=False, waited=round(time.monotonic() - began, 2))
+                           kind='stopped', forced=False, waited=round(time.monotonic() - began, 2))
             elif is_off(dom):
                 self.event(name, 'stopped (shut down by the guest after %.1f s)' % (time.monotonic() - began),
-                           forced=False, waited=round(time.monotonic() - began, 2))
+                           kind='stopped', forced=False, waited=round(time.monotonic() - began, 2))
             else:
                 try:
                     dom.destroy()
-                except Exception as exc:
+                except Exception:
                     if not is_off(dom):
                         raise
                 record['forced'] = True
                 with self._mutex:
                     self.forced.append(name)
                 self.event(name, 'forced off (destroy) after a grace period of %s s' % seconds_text(grace),
-                           forced=True, waited=round(time.monotonic() - began, 2))
+                           kind='forced', forced=True, waited=round(time.monotonic() - began, 2))
             self._stopped(name)
         except Exception as exc:
             if dom is not None and _vanished(dom):
@@ -120,7 +136,7 @@ class StopMixin(object):
                 return
             record['stop_error'] = 'failed to stop: %s' % _connection.error_text(exc)
             record['status'] = 'stop failed'
-            self.event(name, record['stop_error'])
+            self.event(name, record['stop_error'], kind='failed')
             with self._mutex:
                 self.errors.append("VM '%s': %s" % (name, record['stop_error']))
 

@@ -120,7 +120,8 @@ def test_check_apply_check_apply(hv, define, tmp_path):
     assert gw_events[0] == 'start issued (started)' and gw_events[-1] == 'ready'
     assert 'probe running passed' in gw_events and any(e.startswith('probe command') for e in gw_events)
     assert all(e['at'].endswith('Z') for e in up['vms']['su-gw']['timeline'])
-    assert any('tier 1: begins' in line for line in lines) and lines[0].startswith('[+')
+    assert any('startup of 4 VM(s) begins, 4 to start' in line for line in lines) and lines[0].startswith('[+')
+    assert any('su-app2 after su-gw' in line for line in lines)
 
     again_check = engine(hv, tmp_path, check=True, vms=VMS).run()
     assert again_check['changed'] is False and again_check['actions'] == []
@@ -131,10 +132,10 @@ def test_check_apply_check_apply(hv, define, tmp_path):
     assert again['vms']['su-gw']['timeline'][0]['event'] == 'already running: not started, probing'
     assert all(v['status'] == 'ready' for v in again['vms'].values())
     assert [t['status'] for t in again['tiers']] == ['ready', 'ready', 'ready']
-    assert again['tiers'][0]['began'] == again['tiers'][2]['began']
+    assert again['tiers'][2]['began']['t'] - again['tiers'][0]['began']['t'] < 0.2
     assert event_t(again, 'su-web', 'ready') < event_t(again, 'su-gw', 'ready')   # not gated by su-gw's 0.4 s probe
     assert again['tiers'][0]['ready']['t'] == event_t(again, 'su-gw', 'ready')
-    assert any('probing the readiness of 3 tier(s) at once' in line for line in lines)
+    assert any('probing the readiness of all 4 at once' in line for line in lines)
 
 
 def test_running_cluster_with_a_failing_probe(hv, define, listener, tmp_path):
@@ -161,8 +162,11 @@ def test_reverse_shutdown_order_and_idempotence(hv, define, tmp_path):
     assert check['actions'][0] == "stop VM 'su-web' (tier 2): acpi shutdown, grace 60 s, then force"
     assert running(hv, 'su-web')
     down = engine(hv, tmp_path, vms=VMS, state='stopped', grace=5).run()
-    assert down['changed'] and down['stopped'][0] == 'su-web' and down['stopped'][-1] == 'su-gw'
+    # by edges: su-web (tier 2) needs su-gw and su-app1, su-app2 only su-gw; so su-web and su-app2 stop first, together
+    assert check['plan']['schedule']['stop_waves'] == [['su-web', 'su-app2'], ['su-app1'], ['su-gw']]
+    assert down['changed'] and set(down['stopped'][:2]) == {'su-web', 'su-app2'} and down['stopped'][-1] == 'su-gw'
     assert down['forced'] == []
+    assert event_t(down, 'su-app2', 'shutdown requested') <= event_t(down, 'su-web', 'stopped')
     assert event_t(down, 'su-app1', 'shutdown requested') >= event_t(down, 'su-web', 'stopped')
     last_tier1 = max(event_t(down, 'su-app1', 'stopped'), event_t(down, 'su-app2', 'stopped'))
     assert event_t(down, 'su-gw', 'shutdown requested') >= last_tier1
@@ -198,7 +202,7 @@ def test_on_failure_abort(hv, define, listener, tmp_path):
     msg = res['msg']
     assert "VM 'su-bad' (tier 1) not ready: probe tcp 127.0.0.1:" in msg
     assert 'did not pass within the timeout 1.5 s' in msg and 'Connection refused' in msg
-    assert 'waited 1.' in msg and 'on_failure=abort: later tiers were not started' in msg
+    assert 'waited 1.' in msg and 'on_failure=abort: nothing more was started (not started: su-web)' in msg
     assert res['running'] == ['su-bad', 'su-gw', 'su-old']
     assert not running(hv, 'su-web') and res['vms']['su-web']['status'] == 'not started'
     assert [t['status'] for t in res['tiers']] == ['ready', 'failed', 'not started']
@@ -218,12 +222,17 @@ def test_on_failure_stop_started_stops_only_this_runs_vms_in_reverse(hv, define,
     assert res['vms']['su-bad']['status'] == 'failed' and res['vms']['su-bad']['stopped_after_failure']
 
 
-def test_on_failure_continue_starts_later_tiers(hv, define, listener, tmp_path):
-    define('su-gw', 'su-bad', 'su-old', 'su-web')
-    res = engine(hv, tmp_path, vms=failing_vms(listener), on_failure='continue').run()
+def test_on_failure_continue_starts_what_does_not_depend_on_the_failed_vm(hv, define, listener, tmp_path):
+    define('su-gw', 'su-bad', 'su-old', 'su-web', 'su-side')
+    vms = failing_vms(listener) + [{'name': 'su-side', 'after': ['su-old']}]
+    res = engine(hv, tmp_path, vms=vms, on_failure='continue').run()
     assert res['failed'] is True and 'on_failure=continue' in res['msg']
-    assert running(hv, 'su-web') and res['vms']['su-web']['status'] == 'ready'
-    assert [t['status'] for t in res['tiers']] == ['ready', 'failed', 'ready']
+    # su-web (tier 2) needs every VM of tier 1, su-bad too: skipped; su-side needs only su-old: started
+    assert not running(hv, 'su-web') and res['vms']['su-web']['status'] == 'skipped'
+    assert res['skipped'] == ['su-web'] and 'skipped, as they depend on it: su-web' in res['msg']
+    assert "skipped: it depends on 'su-bad'" in res['vms']['su-web']['reason']
+    assert running(hv, 'su-side') and res['vms']['su-side']['status'] == 'ready'
+    assert [t['status'] for t in res['tiers']] == ['ready', 'failed', 'skipped']
 
 
 def test_siblings_are_abandoned_when_a_vm_fails(hv, define, tmp_path):
@@ -437,7 +446,7 @@ def test_on_failure_continue_a_vm_gone_off_does_not_stop_its_tier_or_the_next(hv
     define('su-db', 'su-ok', 'su-web')
     vms = [never_ready('su-db'),
            {'name': 'su-ok', 'probes': [{'type': 'command', 'command': [sys.executable, '-c', 'import time; time.sleep(1.5)']}]},
-           {'name': 'su-web', 'tier': 1}]
+           {'name': 'su-web', 'after': ['su-ok']}]
     thread = meanwhile(hv, 'su-db', lambda dom: dom.destroy())
     try:
         res = engine(hv, tmp_path, vms=vms, on_failure='continue').run()

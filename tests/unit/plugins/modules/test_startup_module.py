@@ -99,7 +99,7 @@ def test_defaults_are_the_one_table_in_spec_and_documentation():
     options = yaml.safe_load(startup.DOCUMENTATION)['options']
     arguments = spec.argument_spec()
     for key, value in spec.DEFAULTS.items():
-        assert arguments[key]['default'] == value and options[key]['default'] == value, key
+        assert arguments[key].get('default') == value and options[key].get('default') == value, key
     normalized = spec.normalize({'vms': [{'name': 'a'}]})
     assert dict((key, normalized[key]) for key in spec.DEFAULTS) == spec.DEFAULTS
     assert normalized['vms'][0]['timeout'] == spec.DEFAULTS['timeout'] and normalized['vms'][0]['grace'] == spec.DEFAULTS['grace']
