@@ -93,11 +93,12 @@ def _safe_xml(text):
 class ProbeContext(object):
     """What one attempt needs: the VM's domain, its address (discovered lazily) and the time left."""
 
-    def __init__(self, vm, conn, resolver, deadline):
+    def __init__(self, vm, conn, resolver, deadline, cancel=None):
         self.vm = vm
         self.conn = conn
         self.resolver = resolver
         self.deadline = deadline
+        self.cancel = cancel    # a threading.Event: when set, a command or ssh client under way is ended
 
     def remaining(self):
         return max(0.1, self.deadline - time.monotonic())
@@ -293,7 +294,7 @@ class SshProbe(Probe):
         if not self.port_seen:  # until sshd listens, a connect (not an ssh client run) per attempt
             connect(ctx, host, port, 'ssh login', self.spec['user']).close()
             self.port_seen = True
-        res = run_ssh(self.spec, host, port, 'true', ctx.attempt_timeout(SSH_ATTEMPT_TIMEOUT))
+        res = run_ssh(self.spec, host, port, 'true', ctx.attempt_timeout(SSH_ATTEMPT_TIMEOUT), ctx.cancel)
         if res[0] != 0:
             raise ProbeFailed('ssh login %s@%s:%s: rc=%s %s'
                               % (self.spec['user'], host, port, res[0], _last_line(res[2] or res[1])))
@@ -315,7 +316,7 @@ class SshProbe(Probe):
         return 'ssh banner %s on %s:%s' % (line.strip(), _fmt_host(host), port)
 
 
-def run_ssh(spec, host, port, command, timeout):
+def run_ssh(spec, host, port, command, timeout, cancel=None):
     """Run a command over the system ssh client, non-interactively: (rc, stdout, stderr)."""
     argv = ['ssh', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
             '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=%d' % max(1, int(min(timeout, SSH_CONNECT_TIMEOUT))),
@@ -323,21 +324,35 @@ def run_ssh(spec, host, port, command, timeout):
     if spec.get('key_file'):
         argv += ['-i', spec['key_file'], '-o', 'IdentitiesOnly=yes']
     argv += ['%s@%s' % (spec['user'], host), command]
-    return run_argv(argv, timeout)
+    return run_argv(argv, timeout, cancel=cancel)
 
 
-def run_argv(argv, timeout, env=None):
+CANCEL_POLL = 0.25       # seconds between looks at the cancel event while a command runs
+
+
+def run_argv(argv, timeout, env=None, cancel=None):
+    """(rc, stdout, stderr) of a command bounded by timeout; ended at once when the cancel event is set."""
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if hasattr(subprocess, 'DEVNULL') else None,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     except OSError as exc:
         raise ProbeFatal('cannot run %s: %s' % (argv[0], exc))
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise ProbeFailed('%s did not finish within %.0f s' % (argv[0], timeout))
+    end = time.monotonic() + timeout
+    while True:
+        slice_ = end - time.monotonic()
+        if cancel is not None:
+            slice_ = min(slice_, CANCEL_POLL)
+        try:
+            out, err = proc.communicate(timeout=max(0.0, slice_))
+            break
+        except subprocess.TimeoutExpired:
+            stopped = cancel is not None and cancel.is_set()
+            if stopped or time.monotonic() >= end:
+                proc.kill()
+                proc.communicate()
+                if stopped:
+                    raise ProbeFailed('%s was ended: the wait was abandoned' % argv[0])
+                raise ProbeFailed('%s did not finish within %.0f s' % (argv[0], timeout))
     return proc.returncode, out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace')
 
 
@@ -405,7 +420,7 @@ class CloudInitProbe(Probe):
         if self.spec.get('via', 'agent') == 'ssh':
             host = self.spec.get('host') or ctx.address()
             rc, out, err = run_ssh(self.spec, host, int(self.spec.get('port') or 22), 'cloud-init status',
-                                   ctx.attempt_timeout(SSH_ATTEMPT_TIMEOUT))
+                                   ctx.attempt_timeout(SSH_ATTEMPT_TIMEOUT), ctx.cancel)
             if rc == 255:
                 raise ProbeFailed('ssh %s@%s: %s' % (self.spec['user'], host, _last_line(err)))
         else:
@@ -474,7 +489,7 @@ class CommandProbe(Probe):
         if ctx.vm.get('address') or ctx.resolver.found.get(ctx.vm['name']):
             env['STRATA_VM_ADDRESS'] = ctx.address()
         timeout = ctx.attempt_timeout(float(self.spec.get('attempt_timeout') or 30))
-        rc, out, err = run_argv(self.argv(), timeout, env=env)
+        rc, out, err = run_argv(self.argv(), timeout, env=env, cancel=ctx.cancel)
         if rc != 0:
             raise ProbeFailed('command exited %s: %s' % (rc, _last_line(err or out)))
         return 'command exited 0'

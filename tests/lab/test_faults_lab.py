@@ -367,7 +367,7 @@ def wait_for(what, test, timeout=180):
 
 
 def startup_waits(proc):
-    return 'Start the tiers in order' in output(proc)
+    return 'Start each VM once the VMs it depends on are ready' in output(proc)
 
 
 def test_libvirtd_restarted_while_provision_waits(lab):

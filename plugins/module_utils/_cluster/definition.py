@@ -43,7 +43,8 @@ CLUSTER_KEYS = ('name', 'uri', 'virt_type', 'machine', 'tcg_tb_cache', 'image', 
                 'user_data', 'startup', 'vms', 'console_log_dir', 'autostart', 'description', 'default_probes')
 NETWORK_KEYS = ('name', 'cidr', 'mode', 'domain', 'gateway', 'dhcp_range', 'bridge', 'autostart', 'mtu')
 POOL_KEYS = ('name', 'path')
-STARTUP_KEYS = ('on_failure', 'timeout', 'tier_timeout', 'tier_delay', 'grace', 'shutdown_mode')
+STARTUP_KEYS = ('on_failure', 'timeout', 'tier_timeout', 'tier_delay', 'grace', 'shutdown_mode', 'max_parallel', 'limits',
+                'start_retries', 'start_backoff', 'restart_on_timeout', 'start_delay', 'watch')
 VM_KEYS = ('name', 'size', 'vcpus', 'memory', 'disk', 'image', 'ip', 'mac', 'tier', 'after', 'probes', 'timeout',
            'grace', 'user_data', 'groups', 'tcg_tb_cache', 'description')
 VIRT_TYPES = ('kvm', 'qemu', 'auto')
@@ -328,7 +329,27 @@ def startup_options(problems, cluster):
         'tier_timeout': number(problems, raw.get('tier_timeout'), 'startup.tier_timeout', 1),
         'tier_delay': number(problems, raw.get('tier_delay', defaults['tier_delay']), 'startup.tier_delay', 0),
         'grace': number(problems, raw.get('grace', defaults['grace']), 'startup.grace', 0),
+        'max_parallel': problems.guard(_startup.max_parallel, raw.get('max_parallel'), 'startup.max_parallel'),
+        'limits': {},
+        'start_retries': number(problems, raw.get('start_retries', defaults['start_retries']), 'startup.start_retries', 0,
+                                integer=True),
+        'start_backoff': number(problems, raw.get('start_backoff', defaults['start_backoff']), 'startup.start_backoff', 0),
+        'restart_on_timeout': flag(problems, raw.get('restart_on_timeout'), 'startup.restart_on_timeout',
+                                   defaults['restart_on_timeout']),
+        'start_delay': number(problems, raw.get('start_delay', defaults['start_delay']), 'startup.start_delay', 0),
+        'watch': flag(problems, raw.get('watch'), 'startup.watch', defaults['watch']),
     }
+    limits = raw.get('limits') or {}
+    if not isinstance(limits, dict):
+        problems.add('startup.limits: must be a dict of group or image label: number of VMs booting at once, got %r'
+                     % (limits,))
+        limits = {}
+    for label in sorted(limits, key=str):
+        value = problems.guard(_startup.max_parallel, limits[label], 'startup.limits.%s' % label)
+        if value == _startup.AUTO:
+            problems.add('startup.limits.%s: give a whole number of 1 or more' % label)
+        elif value is not None:
+            out['limits'][to_text(label)] = value
     if out['on_failure'] not in _startup.ON_FAILURE:
         problems.add('startup.on_failure: %r; use one of %s' % (out['on_failure'], ', '.join(_startup.ON_FAILURE)))
     if out['shutdown_mode'] not in _startup.SHUTDOWN_MODES:

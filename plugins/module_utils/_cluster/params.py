@@ -84,8 +84,12 @@ def module_params(plan):
         'startup': _with_uri(plan, _optional(
             {'vms': copy.deepcopy(plan['startup_vms']), 'on_failure': plan['startup']['on_failure'],
              'timeout': plan['startup']['timeout'], 'tier_delay': plan['startup']['tier_delay'],
-             'grace': plan['startup']['grace'], 'shutdown_mode': plan['startup']['shutdown_mode']},
-            tier_timeout=plan['startup'].get('tier_timeout'))),
+             'grace': plan['startup']['grace'], 'shutdown_mode': plan['startup']['shutdown_mode'],
+             'start_retries': plan['startup']['start_retries'], 'start_backoff': plan['startup']['start_backoff'],
+             'restart_on_timeout': plan['startup']['restart_on_timeout'], 'start_delay': plan['startup']['start_delay'],
+             'watch': plan['startup']['watch']},
+            tier_timeout=plan['startup'].get('tier_timeout'), max_parallel=plan['startup'].get('max_parallel'),
+            limits=plan['startup'].get('limits'))),
         # every name the cluster uses, looked up for objects that are not ours before the first change
         'cluster_info': _with_uri(plan, {
             'cluster': cluster, 'pool': pool['name'], 'network': net['name'],

@@ -151,7 +151,9 @@ def _ordering(found, vms, prefix):
                 by_name[member]['tier'] = index
     startup_vms = []
     for vm in vms:
-        entry = {'name': vm['domain'], 'probes': vm['probes'], 'address': vm['ip']}
+        # the labels the start limits count a VM under: its inventory groups and its image label
+        labels = list(dict.fromkeys([g for g in vm['groups']] + ([vm['image']] if vm.get('image') else [])))
+        entry = {'name': vm['domain'], 'probes': vm['probes'], 'address': vm['ip'], 'labels': labels}
         if vm['_after']:
             entry['after'] = ['%s%s' % (prefix, a) for a in vm['_after']]
         else:
@@ -191,6 +193,11 @@ def build(cluster, image_map, options=None):
                        login_user, top['tb_cache'], top['console_log_dir'], top['user_data'])
     vms = _vms.resolve_all(scope, raw_vms)
     tiers, startup_vms = _ordering(found, vms, top['domain_prefix'])
+    known = set(label for entry in startup_vms for label in entry['labels'])
+    for label in sorted(top['startup']['limits']):
+        if label not in known:
+            found.add("startup.limits.%s: no VM is in the group or uses the image '%s' (groups and images: %s)"
+                      % (label, label, ', '.join(sorted(known)) or 'none'))
     host.memory_problems(found, vms, options.get('host'))
     base_volumes = []
     for label in labels:

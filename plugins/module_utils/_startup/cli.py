@@ -12,8 +12,14 @@
 It runs the SAME engine as the strata.libvirt.startup module (_startup.engine.Engine) with the config
 that module validated and returned (RV config); there is no second implementation. Progress goes
 to stdout one line per event (the journal under systemd), the full result as JSON to --result.
-Exit codes: 0 done, 1 a VM did not become ready or could not be stopped, 2 invalid config or
-libvirt unreachable.
+
+start waits the config's start_delay first. SIGTERM (or SIGINT) during the start stops the scheduling: nothing more
+is started, and what this run started is shut down in reverse order with the grace periods. With the config's
+`watch`, start then tells systemd it is ready (sd_notify, for Type=notify) and watches the VMs (_startup.watching)
+until SIGTERM, which shuts the cluster down in reverse order, or until `stop` runs.
+
+Exit codes: 0 done (also a start cancelled by SIGTERM whose VMs were all stopped again), 1 a VM did not become
+ready or could not be stopped, 2 invalid config or libvirt unreachable.
 
 Private to strata.libvirt; no compatibility promise.
 """
@@ -21,14 +27,18 @@ Private to strata.libvirt; no compatibility promise.
 import argparse
 import json
 import os
+import signal
+import socket
 import sys
 import tempfile
+import threading
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
 from ansible_collections.strata.libvirt.plugins.module_utils import _session
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.spec import normalize
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.engine import Engine
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.watching import Watch, marker_path
 
 COMMANDS = {'start': 'started', 'stop': 'stopped', 'plan': 'started'}
 
@@ -77,6 +87,93 @@ def summary(result):
     return lines
 
 
+def sd_notify(text):
+    """Tell systemd (Type=notify) about the service; nothing without NOTIFY_SOCKET."""
+    path = os.environ.get('NOTIFY_SOCKET')
+    if not path:
+        return False
+    if path.startswith('@'):
+        path = '\0' + path[1:]
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sock.connect(path)
+        sock.sendall(text.encode('utf-8'))
+    except OSError:
+        return False
+    finally:
+        sock.close()
+    return True
+
+
+def _mark_stopping(path, stopping):
+    if stopping:
+        _connection.make_dirs(os.path.dirname(path), 0o700)
+        with open(path, 'w') as handle:
+            handle.write('%d\n' % os.getpid())
+    elif os.path.exists(path):
+        os.unlink(path)
+
+
+class Service(object):
+    """One command of the boot service: runs the engine, reacts to SIGTERM, watches when asked to."""
+
+    def __init__(self, args, config, conn, lock):
+        self.args = args
+        self.config = config
+        self.conn = conn
+        self.lock = lock
+        self.stop = threading.Event()
+        self.engine = None
+        self.signal_name = None
+
+    def on_signal(self, signum, frame):
+        self.signal_name = signal.Signals(signum).name
+        self.stop.set()
+        engine = self.engine
+        if engine is not None:
+            engine.cancel(self.signal_name)
+
+    @staticmethod
+    def engine_errors(result):
+        """True when a cancelled start also failed to stop what it had started."""
+        return any(rec.get('stop_error') for rec in result['vms'].values())
+
+    def run_engine(self, state, check_mode=False):
+        config = dict(self.config, state=state)
+        self.engine = Engine(config, self.conn, progress=_say, lock=self.lock, check_mode=check_mode)
+        if self.stop.is_set() and state == 'started':
+            self.engine.cancel(self.signal_name)
+        try:
+            return self.engine.run()
+        finally:
+            self.engine = None
+
+    def start(self):
+        delay = self.config['start_delay']
+        if delay:
+            _say('strata-libvirt-boot start: waiting start_delay %.0f s before the first start' % delay)
+            if self.stop.wait(delay):
+                _say('strata-libvirt-boot start: %s during start_delay: nothing was started' % self.signal_name)
+                return None
+        return self.run_engine('started')
+
+    def watch(self):
+        names = [vm['name'] for vm in self.config['vms']]
+        marker = marker_path(self.args.state_dir, self.args.config)
+        sd_notify('READY=1\nSTATUS=the cluster is up; watching %d VM(s)' % len(names))
+        watcher = Watch(self.conn, names, _say, lambda: self.stop.is_set() or os.path.exists(marker))
+        watcher.run(lambda name: self.run_engine('started'))
+        if not self.stop.is_set():
+            return 0    # `stop` runs and shuts the cluster down itself
+        sd_notify('STOPPING=1')
+        _say('strata-libvirt-boot: %s: stopping the cluster in reverse order' % self.signal_name)
+        self.signal_name = None
+        result = self.run_engine('stopped')
+        for line in summary(result):
+            _say(line)
+        return 1 if result.get('failed') else 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog='strata-libvirt-boot',
@@ -99,15 +196,37 @@ def main(argv=None):
         params.pop('tiers', None)
         params.pop('autostart', None)
         config = normalize(params)
+        if args.command != 'plan':
+            _mark_stopping(marker_path(args.state_dir, args.config), args.command == 'stop')
         with _session.session(config['uri'], args.state_dir, args.lock_timeout, hold_lock=False, registry=False) as ctx:
             _say('strata-libvirt-boot %s: %d VM(s) at %s, config %s' % (args.command, len(config['vms']), ctx.uri, args.config))
-            result = Engine(config, ctx.conn, progress=_say, lock=ctx.lock, check_mode=args.command == 'plan').run()
+            service = Service(args, config, ctx.conn, ctx.lock)
+            previous = dict((signum, signal.signal(signum, service.on_signal)) for signum in (signal.SIGTERM, signal.SIGINT))
+            try:
+                code = _run(service, args)
+            finally:
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
     except StrataError as exc:
         _say('strata-libvirt-boot: %s' % exc, sys.stderr)
         return 2
+    return code
+
+
+def _run(service, args):
+    if args.command == 'plan':
+        result = service.run_engine('started', check_mode=True)
+    elif args.command == 'start':
+        result = service.start()
+        if result is None:
+            return 0
+    else:
+        result = service.run_engine('stopped')
     if args.command == 'plan':
         for tier in result['plan']['tiers']:
             _say('tier %s: %s' % (tier['tier'], ', '.join('%s (%s)' % (v['name'], v['action']) for v in tier['vms'])))
+        schedule = result['plan']['schedule']
+        _say('start order: %s (%s)' % (', '.join(schedule['start_order']), schedule['limits_text']))
     else:
         for line in summary(result):
             _say(line)
@@ -116,7 +235,14 @@ def main(argv=None):
     if args.result:
         write_result(args.result, result)
     if result.get('failed'):
+        cancelled = service.signal_name is not None and args.command == 'start'
+        if cancelled and not service.engine_errors(result):
+            _say('strata-libvirt-boot start: cancelled by %s; what this run had started was stopped again (%s)'
+                 % (service.signal_name, ', '.join(result['stopped']) or 'nothing'))
+            return 0
         _say('strata-libvirt-boot: FAILED: %s' % result['msg'], sys.stderr)
         return 1
     _say('strata-libvirt-boot %s: done in %.1f s (changed: %s)' % (args.command, result['elapsed'], result['changed']))
+    if args.command == 'start' and service.config['watch']:
+        return service.watch()
     return 0

@@ -85,7 +85,7 @@ class ProbeMixin(object):
             probe_began = noted = time.monotonic()
             last = None
             attempts = 0
-            ctx = _probes.ProbeContext(vm, self.conn, self.resolver, deadline)
+            ctx = _probes.ProbeContext(vm, self.conn, self.resolver, deadline, cancel=abandon)
             while True:
                 if self._watch(name, watch):
                     self._fail_ended(name, index, probe, began, watch, last, abandon, policy)

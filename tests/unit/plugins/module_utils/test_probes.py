@@ -132,7 +132,7 @@ def test_a_closed_port_asks_to_try_again_soon(banner_port):
 
 def test_ssh_login_runs_the_client_only_once_the_port_is_open(monkeypatch, banner_port):
     runs = []
-    monkeypatch.setattr(_probes, 'run_ssh', lambda spec, host, port, command, timeout: runs.append(port) or
+    monkeypatch.setattr(_probes, 'run_ssh', lambda spec, host, port, command, timeout, cancel=None: runs.append(port) or
                         (255, '', 'Permission denied (publickey).'))
     closed = probe(type='ssh', port=closed_port(), user='nobody')
     with pytest.raises(ProbeFailed, match=r'^ssh login nobody@127\.0\.0\.1:\d+: .*Connection refused'):
