@@ -502,8 +502,9 @@ class Bench:
         return res
 
     # ---- ours: generated inventory (shaped like inventory/group_vars of the collection)
-    def inventory(self, name, octet, vms, memory_mib, tiers):
-        """vms: count. tiers: True = 'gw' in tier 0, the rest in tier 1; False = one tier."""
+    def inventory(self, name, octet, vms, memory_mib, tiers, max_parallel=None):
+        """vms: count. tiers: True = 'gw' in tier 0, the rest in tier 1; False = one tier. max_parallel: the
+        startup's start limit (None: none)."""
         inv = os.path.join(WORK, 'inv-' + name)
         gv = os.path.join(inv, 'group_vars', 'hypervisor')
         os.makedirs(gv, exist_ok=True)
@@ -519,7 +520,8 @@ class Bench:
                         'dhcp_range': {'start': net + '.100', 'end': net + '.199'}},
             'user': USER, 'ssh_private_key_file': self.key, 'ssh_public_keys': [],
             'console_log_dir': os.path.join(WORK, 'console'),
-            'startup': {'on_failure': 'abort', 'timeout': self.args.boot_timeout, 'grace': 60},
+            'startup': dict({'on_failure': 'abort', 'timeout': self.args.boot_timeout, 'grace': 60},
+                            **({'max_parallel': max_parallel} if max_parallel else {})),
             'vms': vm_list,
         }
         lab = os.environ.get('STRATA_LAB_HTTP', 'http://127.0.0.1:8088')
@@ -590,6 +592,14 @@ class Bench:
         res['startup_tier_s'] = [rnd(t['seconds'], 2) for t in startup]
         res['tiers'] = tiers
         res['outside_startup_s'] = rnd(res['wall_s'] - (res['startup_s'] or 0), 2)
+        for task in startup:
+            for result in task['results']:
+                data = result['result']
+                schedule = data.get('schedule') or {}
+                res['max_parallel'] = schedule.get('max_parallel')
+                res['max_parallel_source'] = schedule.get('max_parallel_source')
+                res['peak_booting'] = schedule.get('peak_booting')
+                res['ready_vms'] = len([v for v in (data.get('vms') or {}).values() if v.get('status') == 'ready'])
         res['phases'] = classify(tasks, [
             ('host checks (role host_checks)', lambda t: 'host_checks' in t['task']),
             ('validate + plan (filters, ssh key)', lambda t: t['action'] in ('ansible.builtin.set_fact', 'ansible.builtin.fail',
@@ -911,7 +921,8 @@ class Bench:
         return out
 
     def phase_scale(self):
-        out = {'memory_mib': 256, 'tb_cache_mib': 64, 'points': []}
+        limit = None if self.args.max_parallel in ('', 'none') else self.args.max_parallel
+        out = {'memory_mib': 256, 'tb_cache_mib': 64, 'points': [], 'max_parallel': limit}
         self.results['phases']['scale'] = out
         for n in self.args.scale:
             point = {'n': n}
@@ -928,7 +939,7 @@ class Bench:
                 log('scale floor %d VMs: %s s' % (n, point['floor_s']))
             finally:
                 cluster.teardown()
-            inv = self.inventory('scale-%d' % n, 20, n, 256, tiers=False)
+            inv = self.inventory('scale-%d' % n, 20, n, 256, tiers=False, max_parallel=limit)
             remove_prefixed(self.conn, inv['name'])
             try:
                 self.quiet('scale ours %d' % n)
@@ -937,6 +948,10 @@ class Bench:
                 point['ours_s'] = res['wall_s']
                 point['ours_startup_s'] = res['startup_s']
                 point['ours_outside_startup_s'] = res['outside_startup_s']
+                point['ours_ready'] = res.get('ready_vms')
+                point['ours_failed'] = bool(res.get('failed'))
+                point['max_parallel'] = res.get('max_parallel')
+                point['peak_booting'] = res.get('peak_booting')
                 point['ratio'] = rnd(point['ours_s'] / point['floor_s'], 3) if point.get('floor_s') else None
             finally:
                 self.unprovision('unprovision-scale-%d' % n, inv, must=False)
@@ -1113,6 +1128,14 @@ def evaluate(results):
                               'cluster volumes %s vs base image %s' % (human(disk['cluster_volumes_bytes']),
                                                                        human(disk['base_image_bytes']))))
     points = dict((pt['n'], pt) for pt in scale.get('points', []))
+    if points.get(12, {}).get('ours_s') is not None:
+        pt = points[12]
+        all_ready = pt.get('ours_ready') == 12 and not pt.get('ours_failed')
+        targets.append(target('12 VMs on %d cores all ready with the start limit' % results['machine']['cores'],
+                              pt.get('ours_ready'), 12, all_ready,
+                              'max_parallel %s (%s booting at most), %s s; plain libvirt starting all 12 at once: %s of 12 '
+                              'ready within %s s' % (pt.get('max_parallel'), pt.get('peak_booting'), pt['ours_s'],
+                                                     pt.get('floor_ready'), results['options'].get('boot_timeout'))))
     if points.get(4, {}).get('ours_s') and points.get(12, {}).get('ours_s'):
         ratio = points[12]['ours_s'] / points[4]['ours_s']
         floor_ratio = (points[12]['floor_s'] / points[4]['floor_s']) if points[12].get('floor_s') and points[4].get('floor_s') else None
@@ -1209,8 +1232,11 @@ def markdown(results):
                    ' + '.join(str(t) for t in cpv['ours_tiers_s']), ' + '.join(str(t) for t in cpv['floor_tiers_s']),
                    cpv['ratio_kvm']))
     for pt in [pt for pt in p.get('scale', {}).get('points', []) if pt.get('ours_s') or pt.get('floor_s')]:
-        row('scale %d VMs (256 MiB, one tier): ours / floor' % pt['n'], '%s / %s (%sx)' % (pt.get('ours_s'), pt.get('floor_s'),
-                                                                                           pt.get('ratio')))
+        row('scale %d VMs (256 MiB, one tier): ours (max_parallel %s, at most %s booting; %s of %d ready) / plain libvirt, '
+            'all started at once (%s of %d ready within %s s)'
+            % (pt['n'], pt.get('max_parallel') or 'none', pt.get('peak_booting') or '-', pt.get('ours_ready', '-'), pt['n'],
+               pt.get('floor_ready', '-'), pt['n'], results['options'].get('boot_timeout')),
+            '%s / %s (%sx)' % (pt.get('ours_s'), pt.get('floor_s') if pt.get('floor_s') else 'not all ready', pt.get('ratio')))
     for title, phases in (('ours cold', ours.get('cold', {}).get('phases')), ('ours warm', ours.get('warm', {}).get('phases')),
                           ('ours no-op re-run', noop.get('profile')), ('seed method', seed.get('phases')),
                           ('unprovision', (ours.get('unprovision') or [{}])[0].get('phases') if ours.get('unprovision') else None)):
@@ -1294,6 +1320,8 @@ def parse_args(argv):
                         help='pairs of (ours cold, seed method) for the seed target, its value the median of the '
                              'pairs\' ratios; default 1')
     parser.add_argument('--scale', default='4,8,12', help='VM counts of the scale phase; default 4,8,12')
+    parser.add_argument('--max-parallel', default='auto',
+                        help='startup.max_parallel of the scale phase\'s clusters (a number, auto or none); default auto')
     parser.add_argument('--boot-timeout', type=int, default=900, help='seconds a VM may take to answer SSH; default 900')
     parser.add_argument('--playbook-timeout', type=int, default=2400, help='bound of one ansible-playbook run; default 2400')
     parser.add_argument('--quiet-wait', type=int, default=600,

@@ -27,7 +27,7 @@ requirements:
 '''
 
 # result keys worth keeping (the startup module's timeline, changed counts, the image module's download)
-KEEP = ('changed', 'failed', 'skipped', 'elapsed', 'tiers', 'vms', 'started', 'stopped', 'forced', 'actions',
+KEEP = ('changed', 'failed', 'skipped', 'elapsed', 'tiers', 'vms', 'started', 'stopped', 'forced', 'actions', 'schedule',
         'downloaded', 'cached', 'msg', 'rc', 'cmd', 'delta')
 
 

@@ -7,16 +7,21 @@ Three domains on network strata-su (10.243.0.0/24, static DHCP hosts):
   strata-su-app   tier 1, ready on SSH key login + cloud-init done (through the guest agent)
   strata-su-noos  an empty disk: SeaBIOS finds nothing to boot, never opens a port, ignores ACPI
 The tests run in file order and share the guests: ordered start, idempotent re-run, reverse
-stop, the boot service's start/stop by hand (role strata.libvirt.boot_order, no systemd here),
-then a VM that never becomes ready with on_failure=stop_started (forced after its grace).
+stop, the boot service's start/stop by hand (role strata.libvirt.boot_order, no systemd here);
+the boot service again: a VM whose fast dependency is ready starts while an unrelated slow VM still
+boots (start_delay first, then SIGTERM in the middle: what it started is stopped in reverse), and
+its watch starting again a VM killed with virsh destroy; then a VM that never becomes ready with
+on_failure=stop_started (forced after its grace).
 Every timestamp that proves an order is printed.
 """
 
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -35,7 +40,7 @@ libvirt = pytest.importorskip('libvirt')
 
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection  # noqa: E402
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.engine import Engine  # noqa: E402
-from ansible_collections.strata.libvirt.plugins.module_utils._startup.spec import normalize  # noqa: E402
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.spec import boot_config, normalize  # noqa: E402
 
 NET = 'strata-su'
 # ~50 s to cloud-init done for one guest on an idle 2-core machine; far more while other guests boot
@@ -318,6 +323,113 @@ def test_boot_service_start_and_stop_by_hand(lab, tmp_path):
           % (app_off['at'], app_off['t'], gw_req['at'], gw_req['t']))
     assert gw_req['t'] >= app_off['t'] and res['stopped'] == [APP, GW]
     assert not active(lab, GW) and not active(lab, APP)
+    lab['boot'] = {'bin': boot, 'state': str(base / 'state')}
+
+
+class Service(object):
+    """The boot service's start in the background; its lines, with the monotonic time each arrived."""
+
+    def __init__(self, lab, name, config, tmp_path):
+        path = tmp_path / ('%s.json' % name)
+        path.write_text(json.dumps(boot_config(normalize(dict(config, uri=lab['uri'])))))
+        self.result = tmp_path / ('%s-result.json' % name)
+        self.began = time.monotonic()
+        self.proc = subprocess.Popen([lab['boot']['bin'], 'start', '--config', str(path), '--state-dir',
+                                      lab['boot']['state'], '--result', str(self.result)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines = []
+        self.reader = threading.Thread(target=self._read)
+        self.reader.daemon = True
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append((time.monotonic() - self.began, line.rstrip()))
+            print('   boot start | %s' % line.rstrip(), flush=True)
+
+    def wait_for(self, text, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for at, line in list(self.lines):
+                if text in line:
+                    return at
+            assert self.proc.poll() is None or self.reader.is_alive(), 'the service ended before %r' % text
+            time.sleep(0.2)
+        raise AssertionError('no line %r within %d s' % (text, timeout))
+
+    def seen(self, text):
+        return [at for at, line in list(self.lines) if text in line]
+
+    def stop(self, timeout=300):
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=timeout)
+        self.reader.join(10)
+        return code
+
+
+def test_boot_service_dependent_of_a_fast_vm_starts_before_a_slow_one_is_ready_then_sigterm(lab, tmp_path):
+    """GW (slow: HTTP once cloud-init is done) and NOOS (fast: running) start together after start_delay; APP needs
+    only NOOS, so it starts at once, long before GW is ready. APP never becomes ready here (a port that never opens),
+    so the SIGTERM comes while the cluster still comes up: the run stops what it started, in reverse order."""
+    if 'boot' not in lab:
+        pytest.skip('the boot service is installed by test_boot_service_start_and_stop_by_hand')
+    stop_leftovers(lab)
+    fresh_disks(lab)
+    vms = [{'name': GW, 'tier': 0, 'timeout': BOOT_TIMEOUT, 'grace': 30,
+            'probes': [{'type': 'http', 'url': 'http://{address}/', 'body': 'gateway ready'}]},
+           {'name': NOOS, 'tier': 0, 'grace': 5, 'probes': [{'type': 'running'}]},
+           {'name': APP, 'after': [NOOS], 'timeout': BOOT_TIMEOUT, 'grace': 30,
+            'probes': [{'type': 'tcp', 'port': 9, 'interval': 1}]}]
+    service = Service(lab, 'dag', {'vms': vms, 'start_delay': 4}, tmp_path)
+    app_start = service.wait_for('%s: start issued' % APP, 120)
+    gw_ready = service.wait_for('%s: ready' % GW, BOOT_TIMEOUT)
+    print('PROOF app (after the fast noos) start issued %.1f s after the service began; the unrelated gateway ready '
+          'at %.1f s' % (app_start, gw_ready))
+    assert service.seen('waiting start_delay 4 s before the first start')
+    first_start = min(service.seen('start issued'))
+    assert first_start >= 4 and app_start < gw_ready
+    assert not service.seen('%s: ready' % APP)
+    sent = time.monotonic() - service.began
+    code = service.stop()
+    out = '\n'.join(line for at, line in service.lines)
+    res = json.loads(service.result.read_text())
+    show('start cancelled by SIGTERM at %.1f s' % sent, res, (GW, NOOS, APP))
+    assert code == 0, out
+    assert 'cancelled by SIGTERM; what this run had started was stopped again' in out
+    assert sorted(res['started']) == sorted([GW, NOOS, APP]) and sorted(res['stopped']) == sorted(res['started'])
+    app_off, noos_req = ev(res, APP, 'stopped') if any(e['event'].startswith('stopped') for e in res['vms'][APP]['timeline']) \
+        else ev(res, APP, 'forced off'), ev(res, NOOS, 'shutdown requested')
+    print('PROOF (SIGTERM) app off t=%.2f; noos, which app depends on, shutdown requested t=%.2f' % (app_off['t'], noos_req['t']))
+    assert noos_req['t'] >= app_off['t']
+    assert not any(active(lab, name) for name in (GW, NOOS, APP))
+
+
+def test_boot_service_watch_starts_again_a_vm_destroyed_unasked(lab, tmp_path):
+    if 'boot' not in lab:
+        pytest.skip('the boot service is installed by test_boot_service_start_and_stop_by_hand')
+    stop_leftovers(lab)
+    fresh_disks(lab)
+    vms = [{'name': GW, 'tier': 0, 'timeout': BOOT_TIMEOUT, 'grace': 60,
+            'probes': [{'type': 'http', 'url': 'http://{address}/', 'body': 'gateway ready'}]},
+           {'name': NOOS, 'after': [GW], 'grace': 5, 'probes': [{'type': 'running'}]}]
+    service = Service(lab, 'watch', {'vms': vms, 'watch': True}, tmp_path)
+    service.wait_for('watch: watching 2 VM(s)', BOOT_TIMEOUT)
+    lab['conn'].lookupByName(NOOS).destroy()                     # virsh destroy: no stop by the service
+    killed = time.monotonic() - service.began
+    back = service.wait_for('watch: %s runs again and is ready' % NOOS, 120)
+    print('PROOF noos destroyed at %.1f s, running again at %.1f s' % (killed, back))
+    assert service.seen('watch: %s is shut off (destroyed) without a stop by this service' % NOOS)
+    lines = [line for at, line in service.lines if at >= killed]
+    text = '\n'.join(lines)
+    assert text.index('%s: already running: not started, probing' % GW) < text.index('%s: start issued' % NOOS)
+    assert active(lab, NOOS) and active(lab, GW)
+    code = service.stop()
+    out = '\n'.join(line for at, line in service.lines)
+    assert code == 0, out
+    assert 'SIGTERM: stopping the cluster in reverse order' in out
+    tail = out[out.index('SIGTERM: stopping the cluster'):]
+    assert tail.index('%s: forced off' % NOOS) < tail.index('%s: shutdown requested' % GW)
+    assert not active(lab, GW) and not active(lab, NOOS)
 
 
 def test_never_ready_stop_started_forces_the_acpi_ignoring_guest(lab):
