@@ -9,7 +9,7 @@ shutdown. Pure: the caller says what time it is and what happened; nothing here 
   Schedule(names, deps, labels, max_parallel, limits, delay, policy)
       due(now)          the VMs that may start now, in priority order (marked booting)
       probing(name)     a VM that already runs: waited for, not started, not counted against the limits
-      ready(name, now) / failed(name) / retry(name, at) / halt()
+      ready(name, now) / failed(name) / abandoned(name) / retry(name, at) / halt()
       wake(now)         when due() may next return something without any other event (a delay or a retry ends)
       finished()        nothing boots and nothing more can start
 
@@ -142,6 +142,12 @@ class Schedule(object):
                 skipped.append(other)
                 todo.extend(self.dependents[other])
         return sorted(skipped, key=self.position.get)
+
+    def abandoned(self, name):
+        """The VM's wait was abandoned (another VM failed, or the run was cancelled): it did not fail itself, so
+        nothing is skipped for it; nothing more starts."""
+        self.state[name] = FAILED
+        self.halted = True
 
     def halt(self):
         self.halted = True

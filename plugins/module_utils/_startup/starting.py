@@ -102,8 +102,8 @@ class StartMixin(object):
         failed = bool(self.failures) or self.cancel_requested.is_set()
         if failed and self.started and (self.config['on_failure'] == 'stop_started' or self.cancel_requested.is_set()):
             why = 'the run was cancelled' if self.cancel_requested.is_set() else 'on_failure=stop_started'
-            self.progress('%s: stopping what this run started, in reverse order: %s' % (why, ', '.join(self.started)),
-                          notable=True)
+            self.progress('%s: stopping what this run started, each once the VMs that depend on it are off: %s'
+                          % (why, ', '.join(self.priority(self.started)[::-1])), notable=True)
             self._stop_started()
 
     def _outcome(self, sched, kind, name, detail):
@@ -114,6 +114,9 @@ class StartMixin(object):
         status = self.records[name]['status']
         if kind == 'waited' and status == 'ready':
             sched.ready(name, now)
+            return
+        if status == 'abandoned' or self.cancel_requested.is_set():
+            sched.abandoned(name)
             return
         skipped = sched.failed(name)
         for other in skipped:

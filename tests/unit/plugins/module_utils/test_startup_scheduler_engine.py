@@ -324,14 +324,9 @@ def test_events_mark_what_a_person_follows(hv, define, tmp_path):
 
 # -- cancel ----------------------------------------------------------------------------------------------
 
-CANCEL_UNDER_CONTINUE = (
-    "bug: under on_failure=continue a cancel marks the dependents of the VM whose wait it abandoned as skipped "
-    "('skipped: it depends on ..., which did not become ready', in result['skipped']) instead of 'not started: the run "
-    "was cancelled (...)': starting.py StartMixin._outcome hands an abandoned wait to Schedule.failed(), which under "
-    "continue skips the dependents")
 
 
-@pytest.mark.parametrize('policy', ['abort', pytest.param('continue', marks=pytest.mark.xfail(strict=True, reason=CANCEL_UNDER_CONTINUE))])
+@pytest.mark.parametrize('policy', ['abort', 'continue'])
 def test_cancel_stops_the_start_and_what_it_started(hv, define, tmp_path, policy):
     names = ('ss-a', 'ss-b', 'ss-c')
     define(*names)
