@@ -324,8 +324,6 @@ def test_events_mark_what_a_person_follows(hv, define, tmp_path):
 
 # -- cancel ----------------------------------------------------------------------------------------------
 
-
-
 @pytest.mark.parametrize('policy', ['abort', 'continue'])
 def test_cancel_stops_the_start_and_what_it_started(hv, define, tmp_path, policy):
     names = ('ss-a', 'ss-b', 'ss-c')
