@@ -25,8 +25,8 @@ description:
     P(strata.libvirt.boot_order#role), from the config this module returns in RV(config).
   - Progress. While the task waits, Ansible's output gets one line per VM as it starts, becomes ready, is retried,
     restarted, skipped or fails, with the seconds since the run began (the module's action plugin runs it in the
-    background and prints its events as they arrive; no C(-v) needed). A re-run of a running cluster prints one
-    line. Every event, probe by probe, is also appended to O(log_file).
+    background and prints its events as they arrive; no C(-v) needed). A re-run of a running cluster prints two
+    lines, the probing begins and all are ready. Every event, probe by probe, is also appended to O(log_file).
 author:
   - strata.libvirt contributors (@strata-libvirt)
 extends_documentation_fragment:
@@ -48,6 +48,14 @@ attributes:
     support: full
     details:
       - V(started) leaves running VMs running (they are still probed); V(stopped) leaves stopped VMs alone.
+  action:
+    description: The module has an action plugin of the same name, which runs on the controller.
+    support: full
+    details:
+      - The action plugin runs the module in the background and prints its notable events while the task waits, one
+        line each, with the host's name when the play runs on several hosts. It runs the module as it is, without
+        progress lines, in check mode, with O(state=present), with O(progress_file) set, with the task's own C(async),
+        with C(no_log), and with C(become) to an unprivileged user.
 options:
   state_dir:
     description:
@@ -63,7 +71,7 @@ options:
     description:
       - V(started) starts the VMs that are not running, each once its dependencies are ready, and waits until each
         is ready. Running VMs are not touched but are probed all the same, at once.
-      - V(stopped) shuts them down in reverse order: each once the VMs that depend on it are off.
+      - V(stopped) shuts them down in reverse order, each once the VMs that depend on it are off.
       - V(present) only validates the definition and returns RV(plan) and RV(config); with O(autostart) it also
         sets the VMs' libvirt autostart flag (the boot_order role uses this to turn libvirt's autostart off).
     type: str
@@ -286,7 +294,8 @@ options:
   progress_file:
     description:
       - File on the managed node to which every event is appended as one JSON object per line (C(t), C(vm), C(kind),
-        C(text), C(notable)). The action plugin sets it to print the progress; not needed by hand.
+        C(text), C(notable)). The action plugin sets it to print the progress; not needed by hand (set by the task, the
+        plugin prints nothing and the file is the task's to read).
     type: path
 notes:
   - The per-VM timeout counts from the VM's start (for a VM that already runs, from the beginning of its probes);
@@ -411,7 +420,7 @@ tiers:
     - Per tier of the plan, its VMs, C(status) from theirs (ready, failed, abandoned, skipped, not started, partly
       started, stopped), C(began) (its first VM's start or first probe) and C(ready) (its last VM ready) or
       C(stopped), each with C(at) (UTC wall-clock) and C(t) (seconds since the run began).
-    - Tiers are a view of the graph's levels: a VM does not wait for its whole tier, so tiers can overlap in time.
+    - Tiers are a view of the graph's levels; a VM does not wait for its whole tier, so tiers can overlap in time.
   returned: always
   type: list
   elements: dict
