@@ -14,9 +14,10 @@ job finished, async_status gives its result, and the task's result is the module
 The job's state is read from the results file, not from async_status's `finished`: async_status takes a result with
 a key `started` for its placeholder of a running job, and the startup module returns `started` (the VMs it started).
 
-The module runs as it would without the plugin in check mode, with the task's own async, with a progress_file given
-by the task, with state=present, with no_log, with become to an unprivileged user (the module could not write the
-file), and on connections that pipeline every module; also when its arguments do not validate (it fails at once).
+The task keyword async is refused (the module's own `started` result would confuse async_status). The module runs
+as it would without the plugin in check mode, with a progress_file given by the task, with state=present, with no_log,
+with become to an unprivileged user (the module could not write the file), and on connections that pipeline every
+module; also when its arguments do not validate (it fails at once).
 """
 
 import json
@@ -153,6 +154,13 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         task_vars = task_vars or {}
+        if self._task.async_val:
+            # the module's result has its own 'started' (the VMs it started), which async_status would read as a job
+            # still running: it would never report the job finished
+            result.update(failed=True, msg='strata.libvirt.startup does not take the task keyword async: it runs in the '
+                                           'background by itself and shows its progress while the task waits; '
+                                           'remove async and poll from the task')
+            return result
         limit = self._time_limit()
         if limit is None:
             return self._run_plain(result, task_vars)
@@ -161,18 +169,16 @@ class ActionModule(ActionBase):
     def _time_limit(self):
         """The background job's time limit, or None: run the module as it is."""
         args = self._task.args
-        if (self._task.check_mode or self._task.async_val or self._task.no_log or args.get('progress_file')
+        if (self._task.check_mode or self._task.no_log or args.get('progress_file')
                 or args.get('state', 'started') == 'present' or self._is_become_unprivileged()
                 or self._connection.always_pipeline_modules or self._connection.has_native_async):
             return None
         return time_limit(args)
 
     def _run_plain(self, result, task_vars):
-        """As ansible's own 'normal' action plugin runs a module (with the task's async, if any)."""
-        wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
-        result.update(self._execute_module(task_vars=task_vars, wrap_async=wrap_async))
-        if not wrap_async:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
+        """As ansible's own 'normal' action plugin runs a module."""
+        result.update(self._execute_module(task_vars=task_vars))
+        self._remove_tmp_path(self._connection._shell.tmpdir)
         return result
 
     def _run_followed(self, result, task_vars, limit):

@@ -7,7 +7,7 @@
 
 DOCUMENTATION = r'''
 module: startup
-short_description: Start libvirt VMs tier by tier with readiness probes, stop them in reverse order
+short_description: Start libvirt VMs in dependency order with readiness probes and start limits, stop them in reverse
 version_added: 0.1.0
 description:
   - Brings a set of existing libvirt domains up in dependency order. Each VM has a O(vms[].tier) number
@@ -54,8 +54,10 @@ attributes:
     details:
       - The action plugin runs the module in the background and prints its notable events while the task waits, one
         line each, with the host's name when the play runs on several hosts. It runs the module as it is, without
-        progress lines, in check mode, with O(state=present), with O(progress_file) set, with the task's own C(async),
-        with C(no_log), and with C(become) to an unprivileged user.
+        progress lines, in check mode, with O(state=present), with O(progress_file) set, with C(no_log), and with
+        C(become) to an unprivileged user.
+      - The task keyword C(async) is refused with a clear error. The module already runs in the background, and its
+        own RV(started) result would make C(async_status) take the job for one still running.
 options:
   state_dir:
     description:
@@ -344,13 +346,22 @@ EXAMPLES = r'''
   ansible.builtin.debug:
     msg: "{{ up.vms | dict2items | map(attribute='value.timeline') | map('last') | list }}"
 
-- name: One task per tier, so the play shows progress (plan first, in check mode)
+- name: The plan and the schedule (edges, start order, limits) without starting anything
   strata.libvirt.startup:
     vms: "{{ cluster_vms }}"
     state: present
   register: startup_plan
 
-- name: Start tier by tier
+- name: Twelve CI VMs on a small host, at most 4 booting at once, at most 1 of the label db
+  strata.libvirt.startup:
+    vms: "{{ ci_vms }}"       # each with labels, for example [db] or [web]
+    max_parallel: 4
+    limits:
+      db: 1
+    start_retries: 3
+    restart_on_timeout: true
+
+- name: One tier at a time (a selection of tiers; their dependencies must run already)
   strata.libvirt.startup:
     vms: "{{ cluster_vms }}"
     tiers: ["{{ item.tier }}"]

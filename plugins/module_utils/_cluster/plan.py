@@ -152,7 +152,7 @@ def _ordering(found, vms, prefix):
     startup_vms = []
     for vm in vms:
         # the labels the start limits count a VM under: its inventory groups and its image label
-        labels = list(dict.fromkeys([g for g in vm['groups']] + ([vm['image']] if vm.get('image') else [])))
+        labels = list(dict.fromkeys(list(vm['groups']) + ([vm['image']] if vm.get('image') else [])))
         entry = {'name': vm['domain'], 'probes': vm['probes'], 'address': vm['ip'], 'labels': labels}
         if vm['_after']:
             entry['after'] = ['%s%s' % (prefix, a) for a in vm['_after']]

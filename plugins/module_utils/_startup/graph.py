@@ -16,8 +16,8 @@ def build_graph(vms):
 
     A VM with `after` depends on the VMs it names. A VM with `tier: N` depends on every VM that
     has an explicit tier lower than N. Tiers are the topological levels: a VM's tier index is
-    one more than the highest tier index among its dependencies (0 without any). A tier starts
-    when the whole tier before it is ready; shutdown walks the tiers in reverse.
+    one more than the highest tier index among its dependencies (0 without any). The scheduler
+    (_startup.schedule) works on the dependencies themselves; the tiers are what results show.
     """
     names = [vm['name'] for vm in vms]
     known = set(names)

@@ -49,7 +49,7 @@ class StartMixin(object):
 
     def _run_start(self, plan):
         entries = dict((e['name'], e) for t in plan['tiers'] for e in t['vms'])
-        names = self.priority([n for n in entries])
+        names = self.priority(list(entries))
         sched = self.schedule = self.new_schedule(names)
         outcomes = queue.Queue()
         to_start = [n for n in names if entries[n]['action'] == 'start']

@@ -210,8 +210,14 @@ AGAIN_PLAY = """
         vms: [{name: gw, timeout: 1.5, probes: ["{{ never }}"]}]
       register: broken
       ignore_errors: true
+    - name: With the task keyword async
+      strata.libvirt.startup: {uri: "{{ running_uri }}", vms: "{{ running_vms }}"}
+      async: 60
+      poll: 1
+      register: in_background
+      ignore_errors: true
     - ansible.builtin.debug:
-        msg: "RESULT {{ {'again': again, 'plain': plain, 'broken': broken} | to_json }}"
+        msg: "RESULT {{ {'again': again, 'plain': plain, 'broken': broken, 'in_background': in_background} | to_json }}"
 """
 
 
@@ -251,3 +257,6 @@ def test_a_rerun_shows_two_lines_and_a_failure_fails_the_task(tmp_path):
     assert results['broken']['failed'] is True and results['broken']['started'] == ['gw']
     assert results['broken']['msg'].startswith("VM 'gw' (tier 0) not ready: probe command"), results['broken']['msg']
     assert results['broken']['msg'] in broken  # the task's failure shows the module's message
+    # async: refused at once, saying why (async_status would wait for a 'started' job forever)
+    assert results['in_background']['failed'] is True
+    assert 'does not take the task keyword async' in results['in_background']['msg']
