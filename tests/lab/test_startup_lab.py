@@ -395,6 +395,9 @@ def test_boot_service_dependent_of_a_fast_vm_starts_before_a_slow_one_is_ready_t
     res = json.loads(service.result.read_text())
     show('start cancelled by SIGTERM at %.1f s' % sent, res, (GW, NOOS, APP))
     assert code == 0, out
+    print('PROOF (timeline) app start issued t=%.2f; gateway ready t=%.2f'
+          % (ev(res, APP, 'start issued')['t'], ev(res, GW, 'ready')['t']))
+    assert ev(res, APP, 'start issued')['t'] < ev(res, GW, 'ready')['t']
     assert 'cancelled by SIGTERM; what this run had started was stopped again' in out
     assert sorted(res['started']) == sorted([GW, NOOS, APP]) and sorted(res['stopped']) == sorted(res['started'])
     app_off, noos_req = ev(res, APP, 'stopped') if any(e['event'].startswith('stopped') for e in res['vms'][APP]['timeline']) \
