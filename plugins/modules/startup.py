@@ -211,8 +211,8 @@ options:
     description:
       - How many VMs this run started may be booting (started, not yet ready or failed) at once; the others wait
         for a slot, in the order of their tier, then of O(vms). Not set means no limit.
-      - V(auto) picks 2 per host CPU when the VMs are emulated (domain type C(qemu), TCG, where each booting guest
-        keeps a core busy), 4 per host CPU under KVM; at least 2. RV(plan.schedule) shows the number and why.
+      - V(auto) picks 1 per host CPU when the VMs are emulated (domain type C(qemu), TCG, where each booting guest
+        keeps a core busy), 4 per host CPU under KVM. RV(plan.schedule) shows the number and why.
       - VMs that already run are probed, not started, and do not count.
     type: raw
   limits:
@@ -406,10 +406,10 @@ plan:
         edges: [{from: gw, to: app1}]
         start_order: [gw, db, app1]
         waits_for: {gw: [], db: [], app1: [gw]}
-        max_parallel: 4
-        max_parallel_source: "auto: 2 x 2 host CPU(s), emulated (TCG) guests"
+        max_parallel: 2
+        max_parallel_source: "auto: 1 x 2 host CPU(s), emulated (TCG) guests"
         limits: {web: 1}
-        limits_text: "max_parallel 4 (auto: 2 x 2 host CPU(s), emulated (TCG) guests), web at most 1"
+        limits_text: "max_parallel 2 (auto: 1 x 2 host CPU(s), emulated (TCG) guests), web at most 1"
         start_retries: 2
         start_backoff: 2.0
         tier_delay: 0.0

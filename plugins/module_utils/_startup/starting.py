@@ -59,8 +59,7 @@ class StartMixin(object):
         else:
             self.progress('startup of %d VM(s) begins, %d to start (%s; on_failure=%s): %s'
                           % (len(names), len(to_start), self.limits['text'], self.config['on_failure'],
-                             '; '.join('%s after %s' % (n, ', '.join(sched.deps[n])) if sched.deps[n] else '%s first' % n
-                                       for n in names)), notable=True)
+                             self.order_text(names, sched.deps, 'after')), notable=True)
         for name in names:
             if entries[name]['action'] != 'start':
                 sched.probing(name)
@@ -83,8 +82,8 @@ class StartMixin(object):
             for name in sched.waiting_for_room(now):
                 if name not in noted_room:
                     noted_room.add(name)
-                    self.event(name, 'ready to start; waiting for a start slot (%s booting: %s)'
-                               % (self.limits['text'], ', '.join(sched.booting()) or 'none'), kind='waiting')
+                    self.event(name, 'ready to start; waiting for a start slot (%s; %d booting)'
+                               % (self.limits['short'], len(sched.booting())), kind='waiting')
             if sched.finished():
                 break
             wake = sched.wake(now)

@@ -35,8 +35,8 @@ class StopMixin(object):
         member = set(order)
         waits = dict((n, set(d for d in self.graph['dependents'][n] if d in member)) for n in order)
         self.progress('stopping %d VM(s), each once the VMs that depend on it are off: %s'
-                      % (len(order), '; '.join('%s after %s' % (n, ', '.join(sorted(waits[n]))) if waits[n] else '%s first' % n
-                                               for n in order)))
+                      % (len(order), self.order_text(order, dict((n, sorted(waits[n], key=order.index)) for n in order),
+                                                     'after')))
         done = queue.Queue()
         pending = set()
         held = set()

@@ -519,3 +519,12 @@ def test_stop_a_vm_undefined_meanwhile_is_no_error(hv, tmp_path):
     events = [e['event'] for e in res['vms']['su-db']['timeline']]
     assert events[0].startswith('shutdown requested') and events[-1].startswith('stopped (no longer defined after ')
     assert res['vms']['su-db']['status'] == 'stopped' and res['tiers'][0]['status'] == 'stopped'
+
+
+def test_the_opening_line_names_the_order_and_stays_short(hv, tmp_path):
+    vms = [{'name': 'su-a'}, {'name': 'su-b'}] + [{'name': 'su-n%d' % i, 'after': ['su-a']} for i in range(20)]
+    eng = engine(hv, tmp_path, vms=vms)
+    names = eng.priority([vm['name'] for vm in vms])
+    text = eng.order_text(names, eng.graph['deps'], 'after')
+    assert text.startswith('first: su-a, su-b; su-n0 after su-a; su-n1 after su-a')
+    assert text.endswith('; 9 more (see the plan)') and text.count(' after su-a') == 11

@@ -134,7 +134,7 @@ def test_max_parallel_bounds_the_vms_between_start_and_ready(hv, define, tmp_pat
     starts = [event_t(res, n, 'start issued') for n in names]
     assert starts == sorted(starts)                         # the definition's order
     assert starts[2] >= min(event_t(res, n, 'ready') for n in names[:2])
-    assert any('ss-v2: ready to start; waiting for a start slot (max_parallel 2 booting: ss-v0, ss-v1)' in line
+    assert any('ss-v2: ready to start; waiting for a start slot (max_parallel 2; 2 booting)' in line
                for line in lines)
 
 
@@ -145,7 +145,7 @@ def test_max_parallel_auto_is_resolved_from_the_host_cpus(hv, define, tmp_path, 
     assert not res.get('failed'), res.get('msg')
     schedule = res['plan']['schedule']
     value = schedule['max_parallel']
-    assert isinstance(value, int) and not isinstance(value, bool) and value >= 2
+    assert isinstance(value, int) and not isinstance(value, bool) and value >= 1
     assert schedule['max_parallel_source'].startswith('auto: ') and 'host CPU(s)' in schedule['max_parallel_source']
     assert schedule['limits_text'] == 'max_parallel %d (%s)' % (value, schedule['max_parallel_source'])
     if check:
