@@ -174,6 +174,7 @@ def test_the_boot_config_is_what_the_engine_needs(run_module, hv, tmp_path):
                         log_file=str(tmp_path / 'log'))
     assert not result.get('failed'), result.get('msg')
     config = result['config']
-    assert sorted(config) == ['grace', 'on_failure', 'shutdown_mode', 'tier_delay', 'tier_timeout', 'timeout', 'uri',
-                              'vms']
+    assert sorted(config) == ['grace', 'limits', 'max_parallel', 'on_failure', 'restart_on_timeout', 'shutdown_mode',
+                              'start_backoff', 'start_delay', 'start_retries', 'tier_delay', 'tier_timeout', 'timeout',
+                              'uri', 'vms', 'watch']
     assert config['vms'][0]['probes'][0]['key_file'] == str(key) and 'b3BlbnNzaC1rZXkt' not in json.dumps(result)
