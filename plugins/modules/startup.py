@@ -48,16 +48,6 @@ attributes:
     support: full
     details:
       - V(started) leaves running VMs running (they are still probed); V(stopped) leaves stopped VMs alone.
-  action:
-    description: The module has an action plugin of the same name, which runs on the controller.
-    support: full
-    details:
-      - The action plugin runs the module in the background and prints its notable events while the task waits, one
-        line each, with the host's name when the play runs on several hosts. It runs the module as it is, without
-        progress lines, in check mode, with O(state=present), with O(progress_file) set, with C(no_log), and with
-        C(become) to an unprivileged user.
-      - The task keyword C(async) is refused with a clear error. The module already runs in the background, and its
-        own RV(started) result would make C(async_status) take the job for one still running.
 options:
   state_dir:
     description:
@@ -300,6 +290,12 @@ options:
         plugin prints nothing and the file is the task's to read).
     type: path
 notes:
+  - The module has an action plugin of the same name, on the controller. It runs the module in the background and
+    prints its notable events while the task waits, one line each, with the host's name when the play runs on several
+    hosts. It runs the module as it is, without progress lines, in check mode, with O(state=present), with
+    O(progress_file) set, with C(no_log), and with C(become) to an unprivileged user.
+  - The task keyword C(async) is refused with a clear error. The module already runs in the background, and its own
+    RV(started) result would make C(async_status) take the job for one still running.
   - The per-VM timeout counts from the VM's start (for a VM that already runs, from the beginning of its probes);
     O(tier_timeout) from the first start in the tier. Probes run from the managed node (the hypervisor).
   - While a VM's probes have not passed, its domain is watched (after each attempt, and every second between
