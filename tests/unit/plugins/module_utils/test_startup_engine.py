@@ -26,28 +26,8 @@ from ansible_collections.strata.libvirt.plugins.module_utils._startup.engine imp
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 
 URI = 'test:///default'
+PREFIX = 'su-'   # the domains of these tests (removed after each by the conftest's hv)
 DOM = "<domain type='test'><name>%s</name><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>"
-
-
-@pytest.fixture
-def hv():
-    _connection.open_connection(URI).close()  # silences libvirt's stderr printer
-    conn = libvirt.open(URI)
-    yield conn
-    for dom in conn.listAllDomains():
-        if dom.name().startswith('su-'):
-            if dom.isActive():
-                dom.destroy()
-            dom.undefine()
-    conn.close()
-
-
-@pytest.fixture
-def define(hv):
-    def make(*names):
-        for name in names:
-            hv.defineXML(DOM % name)
-    return make
 
 
 @pytest.fixture

@@ -23,29 +23,7 @@ from ansible_collections.strata.libvirt.plugins.module_utils._startup.spec impor
 libvirt = pytest.importorskip('libvirt')
 
 URI = 'test:///default'
-DOM = "<domain type='test'><name>%s</name><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>"
 PREFIX = 'ss-'
-
-
-@pytest.fixture
-def hv():
-    _connection.open_connection(URI).close()  # silences libvirt's stderr printer
-    conn = libvirt.open(URI)
-    yield conn
-    for dom in conn.listAllDomains():
-        if dom.name().startswith(PREFIX):
-            if dom.isActive():
-                dom.destroy()
-            dom.undefine()
-    conn.close()
-
-
-@pytest.fixture
-def define(hv):
-    def make(*names):
-        for name in names:
-            hv.defineXML(DOM % name)
-    return make
 
 
 def engine(hv, tmp_path, check=False, lines=None, events=None, **params):
