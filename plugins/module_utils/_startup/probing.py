@@ -55,13 +55,13 @@ class ProbeMixin(object):
                     continue
                 self._fail(name, index, probe, probe_began, began,
                            'did not pass within the %s (last result: %s)%s'
-                           % (limit, last, ' after one restart' if restarted else ''), abandon, policy)
+                           % (limit, last, ' after one restart' if restarted else ''), policy)
                 return
             except StrataError as exc:  # pragma: no cover - e.g. the connection broke
                 if self._watch(name, watch, force=True):
-                    self._fail_ended(name, index, probe, began, watch, last, abandon, policy)
+                    self._fail_ended(name, index, probe, began, watch, last, policy)
                 else:
-                    self._fail(name, index, None, began, began, str(exc), abandon, policy)
+                    self._fail(name, index, None, began, began, str(exc), policy)
                 return
 
     def _restart(self, name, probe, limit, last):
@@ -88,7 +88,7 @@ class ProbeMixin(object):
             ctx = _probes.ProbeContext(vm, self.conn, self.resolver, deadline, cancel=abandon)
             while True:
                 if self._watch(name, watch):
-                    self._fail_ended(name, index, probe, began, watch, last, abandon, policy)
+                    self._fail_ended(name, index, probe, began, watch, last, policy)
                     return None
                 if abandon.is_set():
                     record['status'] = 'abandoned'
@@ -103,14 +103,14 @@ class ProbeMixin(object):
                     last = str(exc)
                     wait = min(wait, exc.retry_after or wait)
                 except _probes.ProbeFatal as exc:
-                    self._fail(name, index, probe, probe_began, began, 'cannot pass: %s' % exc, abandon, policy)
+                    self._fail(name, index, probe, probe_began, began, 'cannot pass: %s' % exc, policy)
                     return None
                 except Exception as exc:  # an unexpected error is a failure, not a crash
                     if self._watch(name, watch, force=True):  # e.g. the domain went away under the probe
-                        self._fail_ended(name, index, probe, began, watch, last, abandon, policy)
+                        self._fail_ended(name, index, probe, began, watch, last, policy)
                     else:  # pragma: no cover
                         self._fail(name, index, probe, probe_began, began,
-                                   'raised %s' % _connection.error_text(exc), abandon, policy)
+                                   'raised %s' % _connection.error_text(exc), policy)
                     return None
                 else:
                     self._note_address(name)
@@ -127,7 +127,7 @@ class ProbeMixin(object):
                 if now >= deadline:
                     return probe, probe_began, last
                 if self._pause(name, watch, abandon, min(wait, deadline - now)):
-                    self._fail_ended(name, index, probe, began, watch, last, abandon, policy)
+                    self._fail_ended(name, index, probe, began, watch, last, policy)
                     return None
         record['status'] = 'ready'
         self.event(name, 'ready', kind='ready', waited=round(time.monotonic() - began, 2))
@@ -164,7 +164,7 @@ class ProbeMixin(object):
         if found and not self.records[name]['address']:
             self.records[name]['address'], self.records[name]['address_source'] = found
 
-    def _fail(self, name, index, probe, probe_began, began, why, abandon, policy):
+    def _fail(self, name, index, probe, probe_began, began, why, policy):
         now = time.monotonic()
         what = ('probe %s' % probe.describe(self._known_address(name))) if probe else 'the readiness wait'
         msg = ("VM '%s' (tier %d) not ready: %s %s; waited %.1f s for this probe, %.1f s since the wait began"
@@ -172,7 +172,7 @@ class ProbeMixin(object):
         self._failed(name, msg, policy, 'not ready: %s %s' % (what, why), probe=probe.type if probe else None,
                      waited=round(now - probe_began, 2))
 
-    def _fail_ended(self, name, index, probe, began, watch, last, abandon, policy):
+    def _fail_ended(self, name, index, probe, began, watch, last, policy):
         """The domain shut off, crashed or went away while its probes had not passed."""
         now = time.monotonic()
         what, why = watch.ended()
