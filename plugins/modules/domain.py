@@ -68,10 +68,18 @@ options:
       - Required to create a domain.
     type: raw
   vcpus:
-    description: Number of virtual CPUs, more than 0. Not set, a new domain gets 1.
+    description:
+      - Number of virtual CPUs, more than 0.
+      - Not set, the product of the CPU topology when O(cpu) gives one, else a new domain gets 1.
     type: int
   cpu:
-    description: CPU model the guest sees. Not set leaves it to libvirt (a new domain has no C(<cpu>) element).
+    description:
+      - CPU model and topology the guest sees. Not set leaves it to libvirt (a new domain has no C(<cpu>) element).
+      - The topology is O(cpu.sockets), O(cpu.cores) and O(cpu.threads). Given one of them, the others default to 1,
+        and libvirt gets C(<topology sockets=S dies=1 cores=C threads=T/>). Their product is the number of vCPUs, so
+        it must equal O(vcpus), and is the vCPU count when O(vcpus) is not given.
+      - None of the three given leaves the topology as it is (also when O(cpu.mode) changes).
+      - A change of the topology changes the definition; a running domain reports RV(restart_required).
     type: dict
     suboptions:
       mode:
@@ -83,6 +91,15 @@ options:
       model:
         description: CPU model name for O(cpu.mode=custom), for example V(Skylake-Server).
         type: str
+      sockets:
+        description: Number of CPU sockets, 1 or more. Not set, 1 when O(cpu.cores) or O(cpu.threads) is given.
+        type: int
+      cores:
+        description: Cores per socket, 1 or more. Not set, 1 when O(cpu.sockets) or O(cpu.threads) is given.
+        type: int
+      threads:
+        description: Threads per core, 1 or more. Not set, 1 when O(cpu.sockets) or O(cpu.cores) is given.
+        type: int
   machine:
     description:
       - Machine type, for example V(q35) or V(pc). libvirt stores the versioned name of an alias
@@ -282,6 +299,9 @@ EXAMPLES = r'''
     vcpus: 2
     cpu:
       mode: host-passthrough
+      sockets: 1
+      cores: 2
+      threads: 1
     disks:
       - volume: vms/web1.qcow2
       - volume: vms/web1-seed.iso
@@ -446,7 +466,9 @@ domain:
       description: Number of vCPUs.
       type: int
     cpu:
-      description: CPU V(mode) and V(model).
+      description:
+        - CPU V(mode) and V(model), and the topology V(sockets), V(dies), V(cores) and V(threads) (all null when the
+          definition has no C(<topology>)). Null when the definition has no C(<cpu>).
       type: dict
     machine:
       description: Machine type as stored by libvirt.

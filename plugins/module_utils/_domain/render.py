@@ -12,7 +12,7 @@ Private to strata.libvirt; no compatibility promise.
 from ansible_collections.strata.libvirt.plugins.module_utils import _xml
 from ansible_collections.strata.libvirt.plugins.module_utils._domain.compare import iface_same
 from ansible_collections.strata.libvirt.plugins.module_utils._domain.settings import (
-    CONFIG_KEYS, GUEST_AGENT_CHANNEL, disk_settings, hostdev_address, interface_settings)
+    CONFIG_KEYS, GUEST_AGENT_CHANNEL, TOPOLOGY_KEYS, disk_settings, hostdev_address, interface_settings)
 
 
 def _devices(root):
@@ -62,8 +62,10 @@ def _set_vcpus(root, value):
 
 def _set_cpu(root, value):
     cpu = root.find('cpu')
+    topology = None
     if cpu is None or cpu.get('mode', 'custom') != value['mode']:
         if cpu is not None:
+            topology = cpu.find('topology')  # another mode keeps the topology unless a new one is given
             root.remove(cpu)
         cpu = _xml.new_element('cpu', {'mode': value['mode']})
         _os(root).addnext(cpu)
@@ -73,6 +75,20 @@ def _set_cpu(root, value):
         if cpu.get('mode') == 'custom':
             cpu.set('match', cpu.get('match', 'exact'))
             model.set('fallback', model.get('fallback', 'forbid'))
+    if value.get('sockets') is not None:
+        topology = _xml.new_element('topology', dict((key, value[key]) for key in TOPOLOGY_KEYS))
+    if topology is not None:
+        _set_topology(cpu, topology)
+
+
+def _set_topology(cpu, topology):
+    """Put <topology> where libvirt writes it: after <model> and <vendor>, before the cache, features and NUMA."""
+    _xml.remove_children(cpu, 'topology')
+    anchors = [elem for elem in cpu if elem.tag in ('model', 'vendor')]
+    if anchors:
+        anchors[-1].addnext(topology)
+    else:
+        cpu.insert(0, topology)
 
 
 def _set_firmware(root, value):

@@ -18,6 +18,8 @@ from ansible_collections.strata.libvirt.plugins.module_utils import _xml
 # The structured settings, in the order they appear in diffs.
 CONFIG_KEYS = ('type', 'memory', 'vcpus', 'cpu', 'machine', 'firmware', 'tcg_tb_cache', 'disks', 'interfaces',
                'serial_console', 'console_log', 'guest_agent', 'rng', 'graphics', 'hostdevs')
+# The attributes of a <cpu><topology> (libvirt 9.0), in libvirt's order.
+TOPOLOGY_KEYS = ('sockets', 'dies', 'cores', 'threads')
 GUEST_AGENT_CHANNEL = 'org.qemu.guest_agent.0'
 DISK_PREFIX = {'virtio': 'vd', 'sata': 'sd', 'scsi': 'sd', 'ide': 'hd'}
 PCI_RE = re.compile(r'^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])$')
@@ -132,6 +134,20 @@ def _firmware(os_elem):
     }
 
 
+def cpu_settings(cpu):
+    """<cpu> -> mode, model and the topology (sockets, dies, cores, threads; None without a <topology>), or None."""
+    if cpu is None:
+        return None
+    topology = cpu.find('topology')
+    settings = {'mode': cpu.get('mode', 'custom'), 'model': _xml.text_of(cpu, 'model')}
+    for key in TOPOLOGY_KEYS:
+        value = topology.get(key) if topology is not None else None
+        if value is None and key == 'dies' and topology is not None:
+            value = 1  # libvirt's default
+        settings[key] = int(value) if value is not None else None
+    return settings
+
+
 def parse_domain(root):
     """Normalised settings of a domain XML (persistent or live). Generated values are kept apart:
     MACs and disk targets are part of the entries (they are facts), PCI addresses, aliases,
@@ -160,8 +176,7 @@ def parse_domain(root):
         'current_memory': scaled(root.find('currentMemory')),
         'vcpus': vcpus,
         'current_vcpus': int(vcpu.get('current')) if vcpu is not None and vcpu.get('current') else vcpus,
-        'cpu': ({'mode': cpu.get('mode', 'custom'), 'model': _xml.text_of(cpu, 'model')}
-                if cpu is not None else None),
+        'cpu': cpu_settings(cpu),
         'machine': os_type.get('machine') if os_type is not None else None,
         'arch': os_type.get('arch') if os_type is not None else None,
         'firmware': firmware['firmware'],

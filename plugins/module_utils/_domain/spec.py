@@ -14,10 +14,12 @@ from ansible_collections.strata.libvirt.plugins.module_utils._common import comm
 from ansible_collections.strata.libvirt.plugins.module_utils import _validate
 from ansible_collections.strata.libvirt.plugins.module_utils import _volume
 from ansible_collections.strata.libvirt.plugins.module_utils import _xml
-from ansible_collections.strata.libvirt.plugins.module_utils._domain.settings import DISK_PREFIX, pci_address
+from ansible_collections.strata.libvirt.plugins.module_utils._domain.settings import DISK_PREFIX, TOPOLOGY_KEYS, pci_address
 
 VIRT_TYPES = ('kvm', 'qemu')
 CPU_MODES = ('host-passthrough', 'host-model', 'custom', 'maximum')
+# The cpu topology options: libvirt's <topology> attributes but dies, which is always 1.
+CPU_TOPOLOGY = ('sockets', 'cores', 'threads')
 FIRMWARES = ('bios', 'uefi')
 DISK_DEVICES = ('disk', 'cdrom')
 DISK_BUSES = ('virtio', 'sata', 'scsi', 'ide')
@@ -48,7 +50,8 @@ def argument_spec():
         memory=dict(type='raw'),
         vcpus=dict(type='int'),
         cpu=dict(type='dict', options=dict(mode=dict(type='str', choices=list(CPU_MODES)),
-                                           model=dict(type='str'))),
+                                           model=dict(type='str'), sockets=dict(type='int'),
+                                           cores=dict(type='int'), threads=dict(type='int'))),
         machine=dict(type='str'),
         firmware=dict(type='str', choices=list(FIRMWARES)),
         uefi_loader=dict(type='path'),
@@ -162,6 +165,29 @@ def _desired_interfaces(entries):
     return interfaces
 
 
+def _cpu_topology(cpu, config):
+    """The topology keys of the cpu setting: all None when none is given (the topology is left as it is), else
+    sockets, dies (1), cores and threads (1 each when left out). Their product is the vCPU count: it must equal
+    config's vcpus, and becomes config's vcpus when vcpus is not given."""
+    if all(cpu.get(key) is None for key in CPU_TOPOLOGY):
+        return dict.fromkeys(TOPOLOGY_KEYS)
+    topology = {'dies': 1}
+    for key in CPU_TOPOLOGY:
+        value = cpu.get(key)
+        if value is None:
+            value = 1
+        if value < 1:
+            raise StrataError('Option cpu.%s: %r must be 1 or more' % (key, value))
+        topology[key] = value
+    product = topology['sockets'] * topology['cores'] * topology['threads']
+    if config.get('vcpus') is None:
+        config['vcpus'] = product
+    elif product != config['vcpus']:
+        raise StrataError('Option cpu: sockets %d x cores %d x threads %d = %d is not vcpus (%d)'
+                          % (topology['sockets'], topology['cores'], topology['threads'], product, config['vcpus']))
+    return topology
+
+
 def desired_from_params(params):
     """Validated desired state; raises StrataError naming the option and value. Pure."""
     desired = desired_base(params)
@@ -204,6 +230,7 @@ def _structured_config(params):
         if mode != 'custom' and cpu.get('model'):
             raise StrataError('Option cpu.model: only with cpu.mode=custom, not %s' % mode)
         config['cpu'] = {'mode': mode, 'model': cpu.get('model')}
+        config['cpu'].update(_cpu_topology(cpu, config))
     if params.get('machine') is not None:
         config['machine'] = params['machine']
     if params.get('firmware') is not None:
