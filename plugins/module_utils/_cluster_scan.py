@@ -39,6 +39,7 @@ def argument_spec():
         cluster=dict(type='str', required=True),
         pool=dict(type='str'),
         network=dict(type='str'),
+        networks=dict(type='list', elements='str', default=[]),
         volumes=dict(type='list', elements='str', default=[]),
         domains=dict(type='list', elements='str', default=[]),
         uri=dict(type='str'),
@@ -53,7 +54,7 @@ def desired_from_params(params):
     query = {'cluster': _validate.name(params.get('cluster'), 'cluster')}
     for key in ('pool', 'network'):
         query[key] = _validate.name(params[key], key) if params.get(key) else None
-    for key in ('volumes', 'domains'):
+    for key in ('volumes', 'domains', 'networks'):
         query[key] = [_validate.name(value, '%s[%d]' % (key, index)) for index, value in enumerate(params.get(key) or [])]
     if query['volumes'] and not query['pool']:
         raise StrataError('volumes: needs pool (the volumes are looked up in it)')
@@ -123,7 +124,7 @@ def scan(conn, registry, query):
     cluster = query['cluster']
     domains = _domains(conn)
     networks = _networks(conn)
-    objects = {'pool': None, 'network': None, 'volumes': {}, 'domains': {}}
+    objects = {'pool': None, 'network': None, 'networks': {}, 'volumes': {}, 'domains': {}}
     foreign = []
     users = {}  # disk path -> names of the domains of other owners that use it
     for dom_name, (owner, paths) in domains.items():
@@ -140,16 +141,19 @@ def scan(conn, registry, query):
                 foreign.append(_describe('pool', query['pool'], entry['owner'],
                                          '' if entry['active'] else ' (inactive)'))
         objects['pool'] = entry
-    if query['network']:
-        found = networks.get(query['network'])
+    for name in ([query['network']] if query['network'] else []) + query['networks']:
+        if name in objects['networks']:
+            continue
+        found = networks.get(name)
         entry = {'exists': False}
         if found:
             entry = {'exists': True, 'active': found['active'], 'owner': found['owner'],
                      'status': status(found['owner'], cluster)}
             if entry['status'] == 'foreign':
-                foreign.append(_describe('network', query['network'], found['owner'],
-                                         '' if found['active'] else ' (inactive)'))
-        objects['network'] = entry
+                foreign.append(_describe('network', name, found['owner'], '' if found['active'] else ' (inactive)'))
+        objects['networks'][name] = entry
+    if query['network']:
+        objects['network'] = objects['networks'][query['network']]
     for name in query['volumes']:
         entry = {'exists': None}  # unknown while the pool is missing or inactive
         if pool is not None and objects['pool']['active']:

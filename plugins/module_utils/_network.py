@@ -210,6 +210,11 @@ def render_network(name, config, base=None):
 
 # ---------------------------------------------------------------- validation
 
+def item_label(params):
+    """How messages name a network of several items."""
+    return params.get('name')
+
+
 def desired_from_params(params):
     """Validated desired state; raises StrataError naming the option and value."""
     desired = _common.desired_base(params)

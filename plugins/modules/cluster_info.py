@@ -33,8 +33,13 @@ options:
     description: Name of the cluster's storage pool.
     type: str
   network:
-    description: Name of the cluster's network.
+    description: Name of one of the cluster's networks (the same as one item of O(networks)).
     type: str
+  networks:
+    description: Names of the cluster's networks.
+    type: list
+    elements: str
+    default: []
   volumes:
     description:
       - Names of the cluster's volumes in O(pool). While the pool is missing or inactive, their state is unknown
@@ -95,6 +100,9 @@ objects:
       type: dict
     network:
       description: The network, or null when O(network) is not set.
+      type: dict
+    networks:
+      description: Network name -> its entry, for O(network) and O(networks).
       type: dict
     volumes:
       description: Volume name -> its entry.

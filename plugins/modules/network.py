@@ -27,11 +27,13 @@ extends_documentation_fragment:
   - strata.libvirt.attributes
   - strata.libvirt.attributes.planner
   - strata.libvirt.attributes.actiongroup_libvirt
+  - strata.libvirt.items
 options:
   name:
-    description: Name of the network (letters, digits, V(.), V(_) and V(-)).
+    description:
+      - Name of the network (letters, digits, V(.), V(_) and V(-)).
+      - Required, here or in each item of O(items).
     type: str
-    required: true
   state:
     description:
       - V(present) defines or updates the network and leaves it running or stopped as it is (a new network is
@@ -178,6 +180,15 @@ EXAMPLES = r'''
   strata.libvirt.network:
     name: strata-lab
     state: absent
+
+- name: Two networks of a cluster in one run
+  strata.libvirt.network:
+    state: running
+    autostart: true
+    cluster: lab
+    items:
+      - {name: lab-wan, forward: nat, address: 10.240.1.1/24}
+      - {name: lab-lan, forward: isolated}
 '''
 
 RETURN = r'''
@@ -194,17 +205,24 @@ actions:
     - "redefine network 'strata-lab' (mtu)"
     - "add dhcp host 52:54:00:f0:01:03 (web2, 10.240.1.13) [live+config]"
 diff:
-  description: The compared settings before and after (also returned without diff mode).
+  description:
+    - The compared settings before and after (also returned without diff mode).
+    - With O(items), a list of these, one per item.
   returned: always
-  type: dict
+  type: raw
   sample: {before: {mtu: 1500, state: running}, after: {mtu: 9000, state: running}}
 restart_required:
   description: The running network differs from its persistent definition in a way only a restart applies.
-  returned: always
+  returned: unless O(items) is given
   type: bool
+results:
+  description: With O(items), one entry per item, in order, with the keys of a single run and C(item).
+  returned: when O(items) is given
+  type: list
+  elements: dict
 network:
   description: The network after the task (in check mode, as it is now).
-  returned: always
+  returned: unless O(items) is given
   type: dict
   contains:
     name:
@@ -262,12 +280,14 @@ network:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.strata.libvirt.plugins.module_utils import _network
-from ansible_collections.strata.libvirt.plugins.module_utils._common import run
+from ansible_collections.strata.libvirt.plugins.module_utils._batch import module_spec
+from ansible_collections.strata.libvirt.plugins.module_utils._common import run_items
 
 
 def main():
-    module = AnsibleModule(argument_spec=_network.argument_spec(), supports_check_mode=True, **_network.CONSTRAINTS)
-    run(module, _network.NetworkResource)
+    # the constraints between options hold per item: _batch checks each item with them
+    module = AnsibleModule(argument_spec=module_spec(_network.argument_spec()), supports_check_mode=True)
+    run_items(module, _network.NetworkResource, _network.argument_spec(), _network.CONSTRAINTS, _network.item_label)
 
 
 if __name__ == '__main__':

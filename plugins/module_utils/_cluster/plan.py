@@ -37,6 +37,7 @@ from ansible_collections.strata.libvirt.plugins.module_utils._startup import gra
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import definition as d
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import host
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import keyfile
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import networks as _networks
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import params
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import vms as _vms
 from ansible_collections.strata.libvirt.plugins.module_utils._image import cache as _image_cache
@@ -109,7 +110,7 @@ def _top(found, cluster, options):
         'tb_cache': d.number(found, cluster.get('tcg_tb_cache'), 'tcg_tb_cache', 1, integer=True),
         'domain_prefix': '%s-' % name if prefix is None else to_text(prefix),
         'inventory_group': inventory_group,
-        'network': d.network(found, cluster, name),
+        'networks': _networks.resolve_all(found, cluster, name),
         'pool': d.pool(found, cluster, name),
         'user': user,
         'ssh_public_keys': d.ssh_keys(found, cluster, options),
@@ -189,8 +190,8 @@ def build(cluster, image_map, options=None):
         found.guard(_imagemap.resolve_resources, image_map, size=cluster.get('size'), what='size')
     default_image = images.get(cluster_image)
     login_user = to_text(top['user'] or (default_image or {}).get('login_user') or d.DEFAULTS['user'])
-    scope = _vms.Scope(found, cluster, image_map, options, top['name'], top['domain_prefix'], top['network'], images,
-                       login_user, top['tb_cache'], top['console_log_dir'], top['user_data'])
+    scope = _vms.Scope(found, cluster, image_map, options, top['name'], top['domain_prefix'], top['networks'], images,
+                       login_user, top['tb_cache'], top['console_log_dir'], top['user_data'], top['pool']['name'])
     vms = _vms.resolve_all(scope, raw_vms)
     tiers, startup_vms = _ordering(found, vms, top['domain_prefix'])
     known = set(label for entry in startup_vms for label in entry['labels'])
@@ -204,14 +205,20 @@ def build(cluster, image_map, options=None):
         image = images.get(label)
         if image and image['label'] not in [b['label'] for b in base_volumes]:
             base_volumes.append(_with_paths(image))
-    net = top.pop('network')
+    nets = top.pop('networks')
     for key in ('tb_cache', 'user_data', 'console_log_dir'):
         top.pop(key)
+    for net in nets:
+        # a static DHCP host per NIC on a network of ours that serves DHCP
+        net['hosts'] = [{'name': vm['name'], 'mac': nic['mac'], 'ip': nic['ip']} for vm in vms for nic in vm['nics']
+                        if nic['network'] == net['name'] and nic['ip'] and net['kind'] == 'ours' and net['host_address']]
+    public = [_networks.public(net) for net in nets]
     result = dict(top, user=login_user, images=base_volumes, tiers=tiers, startup_vms=startup_vms, vms=vms,
-                  network=dict((k, v) for k, v in (net or {}).items() if k not in ('subnet', 'dhcp')),
+                  networks=public, network=public[0] if public else {},
                   memory_mib=sum(vm['memory_mib'] or 0 for vm in vms),
-                  disk_bytes=sum(vm['disk_bytes'] or 0 for vm in vms),
-                  network_hosts=[{'name': vm['name'], 'mac': vm['mac'], 'ip': vm['ip']} for vm in vms])
+                  disk_bytes=sum((vm['disk_bytes'] or 0) + sum(disk['capacity'] or 0 for disk in vm['data_disks'])
+                                 for vm in vms),
+                  network_hosts=[host for net in public for host in net['hosts']])
     result['key_problems'] = [] if result['ssh_public_keys'] else [d.NO_KEY]
     if options.get('require_keys', True):
         for text in result['key_problems']:

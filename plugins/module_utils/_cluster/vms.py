@@ -9,14 +9,15 @@ keys, probes, timings, cloud-config; every problem added to the shared Problems 
 Private to strata.libvirt; no compatibility promise.
 """
 
-import ipaddress
-
 from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.strata.libvirt.plugins.module_utils import _imagemap
 from ansible_collections.strata.libvirt.plugins.module_utils import _probes
 from ansible_collections.strata.libvirt.plugins.module_utils import _validate
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import definition as d
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import nics as _nics
+from ansible_collections.strata.libvirt.plugins.module_utils._domain.settings import pci_address
+from ansible_collections.strata.libvirt.plugins.module_utils._domain.spec import CPU_MODES, DISK_BUSES, DISK_FORMATS
 from ansible_collections.strata.libvirt.plugins.module_utils._seed.render import merge
 
 
@@ -30,15 +31,17 @@ def default_probes(user, key_file):
 class Scope(object):
     """What every VM of the definition shares while it is resolved."""
 
-    def __init__(self, problems, cluster, image_map, options, name, prefix, net, images, login_user, tb_cache,
-                 console_dir, user_data):
+    def __init__(self, problems, cluster, image_map, options, name, prefix, nets, images, login_user, tb_cache,
+                 console_dir, user_data, pool):
         self.problems = problems
         self.cluster = cluster
         self.image_map = image_map
         self.options = options
         self.name = name
         self.prefix = prefix
-        self.net = net
+        self.nets = nets
+        self.pool = pool
+        self.machine = machine_settings(problems, cluster, 'strata_cluster')
         self.images = images
         self.login_user = login_user
         self.tb_cache = tb_cache
@@ -74,23 +77,26 @@ def resolve(scope, index, raw):
     label = d.label(problems, raw.get('image'), '%s: image' % where) or d.label(problems, scope.cluster.get('image'), 'image')
     image = scope.images.get(label)
     resources = _resources(scope, raw, image, where)
-    ip = _address(scope, raw, where)
-    mac = _mac(scope, raw, vm_name, where)
+    own = machine_settings(problems, raw, where, scope.machine)
+    nics, primary = _nics.resolve(scope, raw, vm_name, where, own['connection'])
+    ip = nics[primary]['ip'] if primary is not None else None
     tier, after = _order(problems, raw, where)
     memory_mib = resources['memory_mib'] if resources else None
     vm_tb = d.number(problems, raw.get('tcg_tb_cache'), '%s: tcg_tb_cache' % where, 1, integer=True)
     if vm_tb is None:
         vm_tb = scope.tb_cache if scope.tb_cache is not None else (
             d.DEFAULTS['tcg_tb_cache_small'] if memory_mib is not None and memory_mib < 512 else d.DEFAULTS['tcg_tb_cache'])
-    net = scope.net
-    return {
+    net = dict((n['name'], n) for n in scope.nets).get(nics[primary]['network']) if primary is not None else None
+    return dict(own, **{
         'name': vm_name,
         'domain': domain,
         'hostname': vm_name,
         'fqdn': '%s.%s' % (vm_name, net['domain']) if net and net.get('domain') else None,
-        'ip': str(ip) if ip is not None else None,
-        'mac': mac,
-        'mac_derived': raw.get('mac') is None,
+        'ip': ip,
+        'mac': nics[0]['mac'] if nics else None,
+        'nics': nics,
+        'network_config': _nics.network_config(nics) if nics else None,
+        'data_disks': _data_disks(scope, raw, domain, where),
         'image': image['label'] if image else label,
         'base_volume': image['file_name'] if image else None,
         'python_interpreter': image['python_interpreter'] if image else '/usr/bin/python3',
@@ -109,7 +115,7 @@ def resolve(scope, index, raw):
         'probes': _vm_probes(scope, raw, where),
         'timeout': d.number(problems, raw.get('timeout'), '%s: timeout' % where, 1),
         'grace': d.number(problems, raw.get('grace'), '%s: grace' % where, 0),
-    }
+    })
 
 
 def _name(scope, index, raw, vm_name, where):
@@ -135,51 +141,6 @@ def _resources(scope, raw, image, where):
     overrides = dict((k, raw[k]) for k in _imagemap.RESOURCE_KEYS if raw.get(k) is not None)
     return scope.problems.guard(_imagemap.resolve_resources, scope.image_map, size=size, overrides=overrides,
                                 image_default=image['resources'], what=where)
-
-
-def _address(scope, raw, where):
-    problems, net = scope.problems, scope.net
-    if raw.get('ip') is None:
-        problems.add('%s: ip is required (its static address, inside network.cidr)' % where)
-        return None
-    try:
-        ip = ipaddress.IPv4Address(to_text(raw['ip']).strip())
-    except (ValueError, ipaddress.AddressValueError):
-        problems.add('%s: ip %r is not an IPv4 address' % (where, raw['ip']))
-        return None
-    if net is not None:
-        subnet = net['subnet']
-        if ip not in subnet or ip in (subnet.network_address, subnet.broadcast_address):
-            problems.add('%s: ip %s is outside the usable addresses of network.cidr %s' % (where, ip, subnet))
-        elif str(ip) == net['gateway']:
-            problems.add("%s: ip %s is the network's gateway (the hypervisor's address)" % (where, ip))
-        elif net['dhcp'] and net['dhcp'][0] <= ip <= net['dhcp'][1]:
-            problems.add('%s: ip %s is inside the DHCP range %s - %s; a static address must be outside it'
-                         % (where, ip, net['dhcp'][0], net['dhcp'][1]))
-    seen = scope.seen['ip']
-    if str(ip) in seen:
-        problems.add('vms: ip %s is given twice (%s and %s)' % (ip, seen[str(ip)], where))
-    seen.setdefault(str(ip), where)
-    return ip
-
-
-def _mac(scope, raw, vm_name, where):
-    problems, seen = scope.problems, scope.seen['mac']
-    mac = raw.get('mac')
-    if mac is None:
-        mac = d.derive_mac(scope.name, vm_name)
-    else:
-        mac = to_text(mac).strip().lower()
-        if not _validate.MAC_RE.match(mac):
-            problems.add('%s: mac %r is not a MAC address such as 52:54:00:12:34:56' % (where, raw['mac']))
-        elif int(mac[:2], 16) & 1:
-            problems.add('%s: mac %s is a multicast address' % (where, mac))
-    if mac in seen and not (raw.get('mac') is None and seen[mac][1] == vm_name):
-        # (a duplicate name derives a duplicate MAC: that is reported once, as the name)
-        problems.add('vms: mac %s is used twice (%s and %s)%s' % (
-            mac, seen[mac][0], where, '' if raw.get('mac') else ' (derived from the names: set mac on one)'))
-    seen.setdefault(mac, (where, vm_name))
-    return mac
 
 
 def _order(problems, raw, where):
@@ -230,3 +191,93 @@ def _groups(problems, raw, where):
         if not d.GROUP_RE.match(group):
             problems.add('%s: group %r is not a valid Ansible group name' % (where, group))
     return groups
+
+
+def machine_settings(problems, raw, where, inherited=None):
+    """firmware, cpu, hostdevs and connection of the cluster (inherited None) or of a VM (over the cluster's)."""
+    inherited = inherited or {'firmware': d.DEFAULTS['firmware'], 'cpu': None, 'hostdevs': [],
+                              'connection': d.DEFAULTS['connection']}
+    out = dict(inherited)
+    prefix = '' if where == 'strata_cluster' else '%s: ' % where
+    if raw.get('firmware') is not None:
+        if raw['firmware'] not in d.FIRMWARES:
+            problems.add('%sfirmware: %r; use one of %s' % (prefix, raw['firmware'], ', '.join(d.FIRMWARES)))
+        else:
+            out['firmware'] = raw['firmware']
+    if raw.get('connection') is not None:
+        if raw['connection'] not in d.CONNECTIONS:
+            problems.add('%sconnection: %r; use one of %s' % (prefix, raw['connection'], ', '.join(d.CONNECTIONS)))
+        else:
+            out['connection'] = raw['connection']
+    if raw.get('cpu') is not None:
+        out['cpu'] = _cpu(problems, raw['cpu'], '%scpu' % prefix)
+    if raw.get('hostdevs') is not None:
+        if where == 'strata_cluster':
+            problems.add('hostdevs: a PCI device goes to one VM: give hostdevs on the VM')
+        else:
+            out['hostdevs'] = _hostdevs(problems, raw['hostdevs'], '%shostdevs' % prefix)
+    return out
+
+
+def _cpu(problems, value, where):
+    if not isinstance(value, dict):
+        problems.add('%s: a dict (%s), got %r' % (where, ', '.join(d.CPU_KEYS), value))
+        return None
+    d.unknown_keys(problems, value, d.CPU_KEYS, where)
+    out = {}
+    if value.get('mode') is not None:
+        if value['mode'] not in CPU_MODES:
+            problems.add('%s.mode: %r; use one of %s' % (where, value['mode'], ', '.join(CPU_MODES)))
+        else:
+            out['mode'] = value['mode']
+    if value.get('model') is not None:
+        out['model'] = d.label(problems, value['model'], '%s.model' % where)
+    for key in ('sockets', 'cores', 'threads'):
+        if value.get(key) is not None:
+            number = d.number(problems, value[key], '%s.%s' % (where, key), 1, integer=True)
+            if number is not None:
+                out[key] = number
+    return out
+
+
+def _hostdevs(problems, value, where):
+    out = []
+    for index, entry in enumerate(d.as_list(value)):
+        address = pci_address(to_text(entry))
+        if address is None:
+            problems.add("%s[%d]: %r is not a PCI address such as '0000:03:00.0'" % (where, index, entry))
+        elif address in out:
+            problems.add('%s[%d]: %s is given twice' % (where, index, address))
+        else:
+            out.append(address)
+    return out
+
+
+def _data_disks(scope, raw, domain, where):
+    """The VM's extra disks: owned volumes of their own, removed with the VM."""
+    value = raw.get('disks')
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        scope.problems.add('%s: disks must be a list of data disks, each a dict with size' % where)
+        return []
+    out = []
+    for index, entry in enumerate(value):
+        here = '%s: disks[%d]' % (where, index)
+        if not isinstance(entry, dict) or entry.get('size') is None:
+            scope.problems.add('%s: a dict with size (such as 10G), got %r' % (here, entry))
+            continue
+        d.unknown_keys(scope.problems, entry, d.DISK_KEYS, here)
+        size = scope.problems.guard(_validate.size, entry['size'], 'size', '%s.size' % here)
+        fmt = entry.get('format') or d.DEFAULTS['volume_format']
+        if fmt not in DISK_FORMATS:
+            scope.problems.add('%s.format: %r; use one of %s' % (here, fmt, ', '.join(DISK_FORMATS)))
+        bus = entry.get('bus') or d.DEFAULTS['data_disk_bus']
+        if bus not in DISK_BUSES:
+            scope.problems.add('%s.bus: %r; use one of %s' % (here, bus, ', '.join(DISK_BUSES)))
+        pool = to_text(entry.get('pool') or scope.pool)
+        if not d.NAME_RE.match(pool):
+            scope.problems.add('%s.pool: invalid pool name %r' % (here, pool))
+        out.append({'volume': '%s-data%d.%s' % (domain, index + 1, 'img' if fmt == 'raw' else 'qcow2'), 'pool': pool,
+                    'capacity': size, 'format': fmt, 'bus': bus})
+    return out

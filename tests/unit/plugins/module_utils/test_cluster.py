@@ -231,7 +231,7 @@ def test_params_are_each_modules_options():
     assert params['domains']['type'] == 'qemu' and params['domains']['machine'] == 'q35'
     assert params['pool'] == {'name': 'strata-t', 'path': '/var/lib/libvirt/strata/strata-t', 'mode': '0711',
                               'state': 'running', 'autostart': True, 'cluster': 'strata-t'}
-    assert params['network']['hosts'] == plan['network_hosts'] and params['network']['forward'] == 'nat'
+    assert params['networks']['items'][0]['hosts'] == plan['network_hosts'] and params['networks']['items'][0]['forward'] == 'nat'
     assert params['startup']['vms'] == plan['startup_vms'] and 'uri' not in params['startup']
     # the translation cache is a TCG setting: a KVM cluster's domains do not get it
     kvm = resolved(cluster(virt_type='kvm'), IMAGE_MAP)
@@ -249,7 +249,7 @@ def test_params_are_each_modules_options():
 def test_uri_goes_to_every_module():
     plan = resolved(cluster(uri='qemu+ssh://root@hv1/system'), IMAGE_MAP)
     assert all(plan['params'][key]['uri'] == 'qemu+ssh://root@hv1/system'
-               for key in ('pool', 'network', 'volumes', 'seeds', 'domains', 'startup'))
+               for key in ('pool', 'networks', 'volumes', 'seeds', 'domains', 'startup'))
 
 
 def test_resolve_images():
@@ -309,9 +309,9 @@ def test_the_modules_own_checks_run_on_their_options():
     # a bare-number disk of 0 passes the definition's size rules only to be refused by the volume module's own code
     plan = planner.build(cluster(vms=[{'name': 'a', 'ip': '10.250.0.10'}]), IMAGE_MAP)
     assert plan['problems'] == []
-    bad = dict(plan, network=dict(plan['network'], address='10.250.0.1'))
+    bad = dict(plan, networks=[dict(plan['networks'][0], address='10.250.0.1')])
     found = params_check(bad)
-    assert any(p.startswith('module network: ') and 'address' in p for p in found), found
+    assert any(p.startswith('module network, items[0]: ') and 'address' in p for p in found), found
 
 
 def params_check(plan):
@@ -331,7 +331,7 @@ def test_an_open_virtualisation_type_still_checks_the_domains():
 def test_booleans_as_ansible_reads_them():
     plan = resolved(cluster(autostart='yes', network=dict(CLUSTER['network'], autostart='false')), IMAGE_MAP)
     assert plan['autostart'] is True and plan['network']['autostart'] is False
-    assert plan['params']['network']['autostart'] is False
+    assert plan['params']['networks']['items'][0]['autostart'] is False
     found = planner.problems(cluster(autostart='maybe'), IMAGE_MAP)
     assert "autostart: 'maybe' is not a boolean (true or false)" in found
 

@@ -9,6 +9,7 @@ import pytest
 
 libvirt = pytest.importorskip('libvirt')
 
+from ansible_collections.strata.libvirt.plugins.module_utils import _batch
 from ansible_collections.strata.libvirt.plugins.module_utils import _network
 from ansible_collections.strata.libvirt.plugins.modules import network
 
@@ -141,9 +142,30 @@ def test_xml_escape_hatch(run_module, hv):
 
 
 def test_module_uses_the_module_utils_spec(main_calls):
-    module_args, run_args = main_calls(network, 'run')
-    assert module_args == dict(argument_spec=_network.argument_spec(), supports_check_mode=True, **_network.CONSTRAINTS)
-    assert run_args == (module_args, _network.NetworkResource)
+    module_args, run_args = main_calls(network, 'run_items')
+    # the module takes items: its spec is the item spec made optional plus items; constraints hold per item
+    assert module_args == dict(argument_spec=_batch.module_spec(_network.argument_spec()), supports_check_mode=True)
+    assert run_args == (module_args, _network.NetworkResource, _network.argument_spec(), _network.CONSTRAINTS,
+                        _network.item_label)
+
+
+def test_items_several_networks_in_one_run(four_steps, hv):
+    items = [{'name': 'strata-ut-wan', 'forward': 'nat', 'address': '10.240.8.1/24'},
+             {'name': 'strata-ut-lan', 'forward': 'isolated'}]
+    results = four_steps(network, state='running', autostart=True, cluster='ut', items=items)
+    assert [r['item'] for r in results[1]['results']] == ['strata-ut-wan', 'strata-ut-lan']
+    for name in ('strata-ut-wan', 'strata-ut-lan'):
+        net = hv.networkLookupByName(name)
+        assert net.isActive() and net.autostart() and 'strata:owner' in net.XMLDesc(0)
+    assert '<ip' not in hv.networkLookupByName('strata-ut-lan').XMLDesc(0)   # no address of the hypervisor on it
+
+
+def test_items_a_bad_item_changes_nothing(run_module, hv):
+    items = [{'name': 'strata-ut-wan', 'forward': 'nat', 'address': '10.240.8.1/24'}, {'name': 'strata-ut-lan', 'mtu': 10}]
+    result = run_module(network, state='running', cluster='ut', items=items)
+    assert result['failed'] and 'mtu' in result['msg'] and 'strata-ut-lan' in result['msg'], result['msg']
+    with pytest.raises(libvirt.libvirtError):
+        hv.networkLookupByName('strata-ut-wan')
 
 
 def test_desired_from_params_names_the_option():
