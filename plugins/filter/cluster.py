@@ -48,6 +48,7 @@ class FilterModule(object):
             'cluster_problems': cluster_problems,
             'cluster_set_virt_type': plan.set_virt_type,
             'cluster_host_findings': cluster_host_findings,
+            'cluster_probe_needs': host.probe_needs,
             'cluster_key_file': keyfile.inspect,
             'cluster_known_hosts_file': known_hosts.inspect,
             'cluster_known_hosts': known_hosts.merge,

@@ -4,14 +4,25 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 """The plan against the hypervisor: host_checks' findings (KVM or not, libvirt, memory, disk, tools, Python
-libraries) and the disks smaller than their image.
+libraries, the networks, PCI devices and firmware the VMs use) and the disks smaller than their image.
 
+    probe_needs(plan)                    -> what the probe checks for this plan, its 5th argument
+                                            ('network=default,bridge=br-lan,direct=eno1,hostdev=0000:03:00.0,uefi=1')
     findings(plan, probe_lines, options) -> {problems, warnings, virt_type, kvm_usable, memory_total_mib,
                                              memory_available_mib, running, systemd, virt (the probe's facts)}
     small_disks(plan, image_results)     -> one message per VM whose disk is smaller than its image
 
+The probe answers each need with one line, its key the need's kind and its value as given (encoded, see _code):
+need_network_<name>=active|inactive[ autostart]|missing, need_bridge_<dev>=bridge|not-a-bridge|missing,
+need_direct_<dev>=present|missing, need_hostdev_<address>=free|missing|used:<domain>,..., need_uefi_<kvm|qemu>=yes|no|unknown;
+any of them may be error:<reason> instead (the check could not be made).
+
 Private to strata.libvirt; no compatibility promise.
 """
+
+import re
+
+from urllib.parse import unquote
 
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.common.text.formatters import bytes_to_human
@@ -19,6 +30,9 @@ from ansible.module_utils.common.text.formatters import bytes_to_human
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster.definition import Problems
 
 MIB = 1024 ** 2
+# what travels as itself in the probe's argument and keys; any other character is %XX (UTF-8), ',' and '=' included
+SAFE_RE = re.compile(r'[A-Za-z0-9._:@+-]')
+FIRMWARE_HINT = 'install OVMF (Debian: ovmf, Fedora: edk2-ovmf)'
 
 
 def memory_problems(problems, vms, host):
@@ -89,6 +103,103 @@ def _int(value):
         return 0
 
 
+def _code(text):
+    """text as it travels in the probe's argument and in its keys: what SAFE_RE does not match as %XX (UTF-8)."""
+    return ''.join(c if SAFE_RE.match(c) else ''.join('%%%02X' % b for b in c.encode('utf-8')) for c in to_text(text))
+
+
+def _hostdevs(vm):
+    """The VM's PCI addresses as the probe is asked about them (lower case: libvirt's node device names are)."""
+    return [to_text(address).strip().lower() for address in vm.get('hostdevs') or [] if address]
+
+
+def probe_needs(plan):
+    """What the probe checks for this plan (its 5th argument): kind=value items joined by ',', each once, in the
+    plan's order. Networks of ours need nothing (the cluster makes them); a plan without networks, hostdevs or
+    firmware (an older one) needs nothing."""
+    needs = []
+    for net in plan.get('networks') or []:
+        if net.get('kind') in ('network', 'bridge', 'direct') and net.get('source'):
+            needs.append('%s=%s' % (net['kind'], _code(net['source'])))
+    for vm in plan.get('vms') or []:
+        needs.extend('hostdev=' + _code(address) for address in _hostdevs(vm))
+    if any(vm.get('firmware') == 'uefi' for vm in plan.get('vms') or []):
+        needs.append('uefi=1')
+    return ','.join(sorted(set(needs), key=needs.index))
+
+
+def _need(facts, kind, value):
+    """The probe's answer to one need (None when it did not answer), error:<reason> split off."""
+    answer = facts.get('need_%s_%s' % (kind, _code(value)))
+    if answer is not None and answer.startswith('error:'):
+        return 'error', answer[len('error:'):].strip()
+    return answer, None
+
+
+def network_problems(problems, plan, facts):
+    """The external networks against the host: the libvirt network, the bridge or the interface. Returns the warnings."""
+    uri = facts.get('libvirt_uri') or plan.get('uri') or 'the default URI'
+    warnings = []
+    for net in plan.get('networks') or []:
+        kind, source = net.get('kind'), to_text(net.get('source') or '')
+        if kind not in ('network', 'bridge', 'direct') or not source:
+            continue
+        answer, reason = _need(facts, kind, source)
+        label = "network '%s'" % net.get('name')
+        if kind != 'network':
+            label += ' (%s %s)' % (kind, source)
+        elif source != net.get('name'):
+            label += ' (libvirt network %s)' % source
+        if answer == 'error':
+            warnings.append('%s: not checked: %s' % (label, reason))
+        elif kind == 'network' and answer == 'missing':
+            problems.add('%s: there is no libvirt network %s at %s (an external network must exist)' % (label, source, uri))
+        elif kind == 'network' and answer is not None and 'inactive' in answer.split():
+            if net.get('ensure_active'):
+                warnings.append('%s: the libvirt network %s is not active; provision starts it and sets autostart'
+                                ' (ensure_active: true)' % (label, source))
+            else:
+                problems.add('%s: the libvirt network %s is not active; start it or set ensure_active: true' % (label, source))
+        elif kind == 'bridge' and answer == 'missing':
+            problems.add('%s: there is no device %s on this host' % (label, source))
+        elif kind == 'bridge' and answer == 'not-a-bridge':
+            problems.add('%s: %s is not a bridge on this host (direct: %s puts a macvtap on it)' % (label, source, source))
+        elif kind == 'direct' and answer == 'missing':
+            problems.add('%s: there is no interface %s on this host' % (label, source))
+    return warnings
+
+
+def device_problems(problems, plan, facts, virt_type):
+    """The VMs' PCI devices (they exist, no other domain holds them) and their EFI firmware. Returns the warnings."""
+    vms = plan.get('vms') or []
+    ours = set(vm.get('domain') for vm in vms)
+    warnings = []
+    for index, vm in enumerate(vms):
+        where = 'vms[%d] (%s)' % (index, vm.get('name'))
+        for address in _hostdevs(vm):
+            answer, reason = _need(facts, 'hostdev', address)
+            if answer == 'error':
+                warnings.append('%s: hostdev %s not checked: %s' % (where, address, reason))
+            elif answer == 'missing':
+                problems.add('%s: hostdev %s does not exist on this host' % (where, address))
+            elif answer is not None and answer.startswith('used:'):
+                others = [unquote(name) for name in answer[len('used:'):].split(',') if name and unquote(name) not in ours]
+                if others:
+                    problems.add('%s: hostdev %s is used by domain%s %s'
+                                 % (where, address, 's' if len(others) > 1 else '', ', '.join(others)))
+    uefi = ', '.join('vms[%d] (%s)' % (index, vm.get('name')) for index, vm in enumerate(vms) if vm.get('firmware') == 'uefi')
+    answer, reason = _need(facts, 'uefi', virt_type)
+    if uefi and answer in ('no', 'unknown', 'error'):
+        what = ('libvirt at %s %%s EFI firmware for a %s domain of machine type %s'
+                % (facts.get('libvirt_uri') or plan.get('uri') or 'the default URI', virt_type, plan.get('machine') or 'default'))
+        if answer == 'no':
+            problems.add('firmware uefi: %s: %s; %s' % (uefi, what % 'offers no', FIRMWARE_HINT))
+        else:
+            warnings.append('firmware uefi: %s: not checked whether %s: %s'
+                            % (uefi, what % 'offers', reason or 'no domain capabilities'))
+    return warnings
+
+
 def findings(plan, probe_lines, options=None):
     """What host_checks reports: the plan's problems and the host's, warnings, and the virtualisation type to use."""
     options = options or {}
@@ -111,6 +222,9 @@ def findings(plan, probe_lines, options=None):
         memory_problems(problems, plan['vms'], host)
     virt_type = wanted if wanted in ('kvm', 'qemu') else ('kvm' if kvm_usable else 'qemu')
     warnings = vcpu_problems(problems, plan, facts, virt_type)
+    if not libvirt_error:  # else the libvirt problem says why nothing could be checked
+        warnings += network_problems(problems, plan, facts)
+        warnings += device_problems(problems, plan, facts, virt_type)
     pool_path = (plan.get('pool') or {}).get('path')
     disk_avail = _int(facts.get('disk_avail_mb'))
     minimum = _int(options.get('min_free_disk_mb'))
