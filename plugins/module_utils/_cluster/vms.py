@@ -47,7 +47,7 @@ class Scope(object):
         self.tb_cache = tb_cache
         self.console_dir = console_dir
         self.user_data = user_data
-        self.seen = {'name': {}, 'ip': {}, 'mac': {}}
+        self.seen = {'name': {}, 'ip': {}, 'mac': {}, 'hostdev': {}}
 
 
 def resolve_all(scope, raw_vms):
@@ -78,6 +78,7 @@ def resolve(scope, index, raw):
     image = scope.images.get(label)
     resources = _resources(scope, raw, image, where)
     own = machine_settings(problems, raw, where, scope.machine)
+    _hostdevs_once(scope, own['hostdevs'], where)
     nics, primary = _nics.resolve(scope, raw, vm_name, where, own['connection'])
     ip = nics[primary]['ip'] if primary is not None else None
     tier, after = _order(problems, raw, where)
@@ -251,6 +252,16 @@ def _hostdevs(problems, value, where):
         else:
             out.append(address)
     return out
+
+
+def _hostdevs_once(scope, hostdevs, where):
+    """A PCI device goes to one VM only: the second VM that names it is a problem naming both."""
+    seen = scope.seen['hostdev']
+    for address in hostdevs:
+        if address in seen:
+            scope.problems.add('vms: hostdev %s is used twice (%s and %s): a PCI device goes to one VM only'
+                               % (address, seen[address], where))
+        seen.setdefault(address, where)
 
 
 def _data_disks(scope, raw, domain, where):
