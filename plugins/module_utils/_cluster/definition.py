@@ -39,7 +39,7 @@ PEM_BEGIN, PEM_END = '-----BEGIN CERTIFICATE-----', '-----END CERTIFICATE-----'
 PEM_RE = re.compile(r'%s.+?%s' % (PEM_BEGIN, PEM_END), re.S)
 
 CLUSTER_KEYS = ('name', 'uri', 'virt_type', 'machine', 'tcg_tb_cache', 'image', 'size', 'network', 'networks', 'pool',
-                'domain_prefix', 'firmware', 'cpu', 'connection',
+                'domain_prefix', 'firmware', 'cpu', 'hostdevs', 'connection',
                 'inventory_group', 'user', 'ssh_public_keys', 'ssh_private_key_file', 'ca_certificate', 'packages',
                 'user_data', 'startup', 'vms', 'console_log_dir', 'autostart', 'description', 'default_probes')
 POOL_KEYS = ('name', 'path')
