@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the strata.libvirt lab's test cloud image: a small Debian 12 (bookworm) cloud image made
-# from Debian packages only (mmdebstrap + extlinux), booted by cloud-init from a NoCloud seed.
+# from Debian packages only (mmdebstrap + extlinux + systemd-boot), booted by cloud-init from a
+# NoCloud seed. It boots under BIOS (SeaBIOS) and under UEFI (OVMF).
 #
 # Usage: tests/lab/image/build.sh [--force] CACHE_DIR
 #
@@ -10,13 +11,21 @@
 # only line on stdout; progress goes to stderr. Run as root (loop devices, mounts, chroot).
 #
 # Recipe:
-#   raw sparse 2 GiB file, MBR with one bootable Linux partition from 1 MiB;
-#   the partition attached with losetup --offset/--sizelimit (no partition nodes, no udev);
+#   raw sparse 2 GiB file, MBR with two partitions: 1 = a 64 MiB EFI System Partition (FAT32,
+#   type ef) from 1 MiB, 2 = the bootable Linux root to the end of the disk (the root must stay
+#   the last partition: cloud-init's growpart grows it to the disk's size at first boot);
+#   the root attached with losetup --offset/--sizelimit (no partition nodes, no udev), the ESP
+#   written in place in the raw file with mkfs.vfat --offset and mtools (no loop device);
 #   ext4 without 64bit/metadata_csum_seed/orphan_file (extlinux 6.04 cannot read them);
 #   mmdebstrap --variant=apt bookworm + packages.txt, no Recommends, no man/doc/locale files;
 #   rootfs-early/ copied in before the packages are installed (initramfs settings: the kernel's
 #   postinst builds the initramfs once, already small), rootfs/ copied in afterwards;
-#   extlinux in /boot/extlinux, syslinux's mbr.bin in the first 440 bytes;
+#   BIOS: extlinux in /boot/extlinux on the root, syslinux's mbr.bin in the first 440 bytes
+#   (it boots the active partition, the root);
+#   UEFI: the build host's systemd-boot as \EFI\BOOT\BOOTX64.EFI on the ESP (the removable-media
+#   path, booted without NVRAM boot entries), loader.conf (timeout 0) and one entry with a copy
+#   of the kernel and initrd on the ESP and the same command line as extlinux. The ESP is not
+#   mounted in the guest: a kernel upgrade there would not reach it (the image gets none);
 #   systemd-networkd + systemd-resolved (cloud-init renders networkd config on Debian without
 #   ifupdown/netplan); apt/e2scrub/fstrim timers masked; no SSH host keys; empty machine-id;
 #   fstrim, so blocks freed by mmdebstrap (downloaded .debs) do not end up in the qcow2;
@@ -29,7 +38,8 @@
 # any failure. After a successful build, other recipe directories are removed unless a running
 # process has a file in them open.
 #
-# Kernel command line: root=UUID=<uuid> ro console=tty0 console=ttyS0,115200n8 net.ifnames=0
+# Kernel command line, the same for extlinux and systemd-boot:
+#   root=UUID=<uuid> ro console=tty0 console=ttyS0,115200n8 net.ifnames=0
 #   ttyS0 comes last so that it is /dev/console: the serial log (virsh console, qemu -serial file)
 #   shows the kernel, systemd and cloud-init; net.ifnames=0 names the first NIC eth0 whatever
 #   the PCI slot.
@@ -39,7 +49,9 @@ IMAGE_NAME=strata-debian-12.qcow2
 SUITE=bookworm
 MIRROR=http://deb.debian.org/debian
 RAW_SIZE=$((2 * 1024 * 1024 * 1024))
-PART_START=$((1024 * 1024))
+ESP_START=$((1024 * 1024))
+ESP_SIZE=$((64 * 1024 * 1024))
+PART_START=$((ESP_START + ESP_SIZE))
 CMDLINE="console=tty0 console=ttyS0,115200n8 net.ifnames=0"
 
 args=("$@")
@@ -103,8 +115,13 @@ fi
 for tool in mmdebstrap extlinux sfdisk losetup mkfs.ext4 blkid qemu-img fstrim systemctl; do
 	command -v "$tool" >/dev/null || die "missing host tool: $tool"
 done
+for tool in mkfs.vfat:dosfstools mmd:mtools mcopy:mtools mdir:mtools; do
+	command -v "${tool%%:*}" >/dev/null || die "missing host tool: ${tool%%:*} (Debian package ${tool#*:})"
+done
 mbr_bin=/usr/lib/syslinux/mbr/mbr.bin
 [ -f "$mbr_bin" ] || die "missing $mbr_bin (Debian package syslinux-common)"
+sd_boot_efi=/usr/lib/systemd/boot/efi/systemd-bootx64.efi
+[ -f "$sd_boot_efi" ] || die "missing $sd_boot_efi (Debian package systemd-boot-efi)"
 
 # One build per cache dir at a time; a build that waited may find the image made meanwhile.
 exec 9>"$cache_dir/.build.lock"
@@ -149,17 +166,26 @@ trap 'exit 143' TERM
 
 log "recipe $recipe_hash: building $final"
 
-# Raw sparse disk, one bootable Linux partition from 1 MiB to the end.
+# Raw sparse disk: the ESP from 1 MiB, then the bootable Linux root to the end.
 truncate -s "$RAW_SIZE" "$raw"
-printf 'label: dos\nstart=%d, type=83, bootable\n' $((PART_START / 512)) |
+printf 'label: dos\nstart=%d, size=%d, type=ef\nstart=%d, type=83, bootable\n' \
+	$((ESP_START / 512)) $((ESP_SIZE / 512)) $((PART_START / 512)) |
 	sfdisk --quiet --no-reread --no-tell-kernel "$raw"
 part_size=$((RAW_SIZE - PART_START))
+
+# The ESP, formatted in place (mkfs.vfat warns that the file is larger than the ESP: it is the
+# disk). FAT32 needs >= 65525 clusters: 512-byte ones (-s 1; mkfs.vfat would size them for the
+# whole file). mtools reaches it as $esp (file@@byte offset); MTOOLS_SKIP_CHECK: no geometry checks.
+mkfs.vfat -F 32 -s 1 -n ESP -h $((ESP_START / 512)) --offset $((ESP_START / 512)) \
+	"$raw" $((ESP_SIZE / 1024)) 2>&1 | sed 's/^/mkfs.vfat: /' >&2
+esp=$raw@@$ESP_START
+export MTOOLS_SKIP_CHECK=1
 
 if [ ! -e /dev/loop-control ]; then
 	modprobe loop
 fi
 loopdev=$(losetup --find --show --offset "$PART_START" --sizelimit "$part_size" "$raw")
-log "partition on $loopdev"
+log "root partition on $loopdev"
 
 mkfs.ext4 -q -L root -O ^64bit,^metadata_csum_seed,^orphan_file \
 	-E lazy_itable_init=0,lazy_journal_init=0 "$loopdev"
@@ -226,6 +252,23 @@ sed -e "s|@KERNEL@|/boot/vmlinuz-$kver|" \
 	"$recipe_dir/extlinux.conf.in" >"$mnt/boot/extlinux/extlinux.conf"
 extlinux --install "$mnt/boot/extlinux" 2>&1 | sed 's/^/extlinux: /' >&2
 log "kernel $kver, initrd $(du -h "$mnt/boot/initrd.img-$kver" | cut -f1)"
+
+# UEFI boot loader: systemd-boot at the removable-media path, one entry, kernel and initrd on
+# the ESP (systemd-boot reads only its own partition).
+mmd -i "$esp" ::/EFI ::/EFI/BOOT ::/loader ::/loader/entries ::/debian
+mcopy -i "$esp" "$sd_boot_efi" ::/EFI/BOOT/BOOTX64.EFI
+mcopy -i "$esp" "$mnt/boot/vmlinuz-$kver" "::/debian/vmlinuz-$kver"
+mcopy -i "$esp" "$mnt/boot/initrd.img-$kver" "::/debian/initrd.img-$kver"
+printf 'timeout 0\ndefault debian.conf\n' >"$tmp/loader.conf"
+cat >"$tmp/debian.conf" <<EOF
+title Debian 12 (strata.libvirt lab)
+linux /debian/vmlinuz-$kver
+initrd /debian/initrd.img-$kver
+options root=UUID=$root_uuid ro $CMDLINE
+EOF
+mcopy -i "$esp" "$tmp/loader.conf" ::/loader/loader.conf
+mcopy -i "$esp" "$tmp/debian.conf" ::/loader/entries/debian.conf
+log "ESP: $(mdir -/ -i "$esp" :: | sed -n 's/^ *\(.*\) free$/\1/p') free"
 
 # Make it a template: no host keys, no machine identity, no caches.
 rm -f "$mnt"/etc/ssh/ssh_host_*
