@@ -53,6 +53,7 @@ def argument_spec():
         domain=dict(type='str'),
         mtu=dict(type='int'),
         restart=dict(type='bool', default=False),
+        external=dict(type='bool', default=False),
         xml=dict(type='str'),
     )
     return spec
@@ -218,7 +219,18 @@ def item_label(params):
 def desired_from_params(params):
     """Validated desired state; raises StrataError naming the option and value."""
     desired = _common.desired_base(params)
-    desired.update(autostart=params.get('autostart'), restart=bool(params.get('restart')), config={}, xml=None)
+    desired.update(autostart=params.get('autostart'), restart=bool(params.get('restart')), config={}, xml=None,
+                   external=bool(params.get('external')))
+    if desired['external']:
+        # someone else's network, used as it is: only whether it runs and starts at boot
+        given = [key for key in STRUCTURED + ('xml', 'cluster') if params.get(key) is not None]
+        given += [key for key in ('adopt', 'restart') if params.get(key)]
+        if params['state'] == 'absent':
+            given.append('state=absent')
+        if given:
+            raise StrataError('Option external: an external network is only started, stopped or set to autostart; '
+                              'not with %s' % ', '.join(given))
+        return desired
     if params['state'] == 'absent':
         return desired
     if params.get('xml'):
@@ -340,6 +352,15 @@ def plan_network(current, desired):
 
     if desired['state'] == 'absent':
         plan.add_removal('network', name, current, desired)
+        return plan
+
+    if desired.get('external'):
+        if not current.get('exists'):
+            raise StrataError("network '%s' does not exist (external=true uses an existing network and never defines "
+                              "one)" % name)
+        # whoever owns it keeps it: no mark is added, nothing of its definition changes
+        plan.add_run_state('network', name, RunState('network', name, current, dict(desired, adopt=True, cluster=None)),
+                           current, desired['autostart'])
         return plan
 
     run = RunState('network', name, current, desired)

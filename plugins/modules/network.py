@@ -118,6 +118,14 @@ options:
       - Also applies a change made to the persistent definition by an earlier run that was not restarted.
     type: bool
     default: false
+  external:
+    description:
+      - The network is not this module's and stays so (for example libvirt's V(default) network that a cluster's VMs
+        use): only O(state) V(running), V(stopped) or V(present) and O(autostart) are applied, no ownership mark is
+        added, and the network must exist.
+      - Not together with the network's settings, O(xml), O(cluster), O(adopt), O(restart) or O(state=absent).
+    type: bool
+    default: false
   xml:
     description:
       - Escape hatch, a complete C(<network>) definition instead of the structured options.

@@ -80,7 +80,7 @@ def module_params(plan):
         # the networks of ours, in one run; the external libvirt networks to start (never changed otherwise)
         'networks': _with_uri(plan, {'state': 'running', 'cluster': cluster, 'items': [_network_item(net) for net in ours]})
         if ours else None,
-        'external_networks': [_with_uri(plan, {'name': net['name'], 'state': 'running', 'autostart': True})
+        'external_networks': [_with_uri(plan, {'name': net['name'], 'state': 'running', 'autostart': True, 'external': True})
                               for net in nets if net['kind'] == 'network' and net['ensure_active']],
         'volumes': _with_uri(plan, {'pool': pool['name'], 'format': d.DEFAULTS['volume_format'], 'cluster': cluster,
                                     'items': [{'name': vm['volume'], 'backing_volume': vm['base_volume'],

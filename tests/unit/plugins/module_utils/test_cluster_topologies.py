@@ -400,7 +400,7 @@ def test_only_networks_of_ours_are_made_and_looked_up():
          'hosts': [{'name': 'a', 'mac': vms['a']['nics'][0]['mac'], 'ip': '10.250.0.10'},
                    {'name': 'd', 'mac': vms['d']['nics'][1]['mac'], 'ip': '10.250.0.13'}]},
         {'name': 'storage', 'autostart': True, 'forward': 'isolated'}]
-    assert params['external_networks'] == [{'name': 'default', 'state': 'running', 'autostart': True}]
+    assert params['external_networks'] == [{'name': 'default', 'state': 'running', 'autostart': True, 'external': True}]
     assert params['cluster_info']['networks'] == ['lan', 'storage']
     # the DHCP hosts: NICs on a network of ours with the hypervisor's address, nothing else
     assert plan['network_hosts'] == params['networks']['items'][0]['hosts']

@@ -171,3 +171,23 @@ def test_items_a_bad_item_changes_nothing(run_module, hv):
 def test_desired_from_params_names_the_option():
     with pytest.raises(_network.StrataError, match=r'^Option mtu: 10 is outside 68\.\.65535'):
         _network.desired_from_params(dict(name='strata-ut-net', state='present', mtu=10))
+
+
+def test_external_network_is_started_and_autostarted_but_never_marked(four_steps, run_module, hv):
+    net = hv.networkDefineXML("<network><name>strata-ut-ext</name><ip address='10.240.9.1' netmask='255.255.255.0'/>"
+                              "</network>")
+    before = net.XMLDesc(0)
+    results = four_steps(network, name='strata-ut-ext', state='running', autostart=True, external=True)
+    assert results[1]['actions'] == ["start network 'strata-ut-ext'", "enable autostart of network 'strata-ut-ext'"]
+    assert net.isActive() and net.autostart()
+    assert 'strata:owner' not in net.XMLDesc(0) and net.XMLDesc(0).count('<ip') == before.count('<ip') == 1
+
+
+def test_external_network_takes_no_settings_and_must_exist(run_module, hv):
+    hv.networkDefineXML("<network><name>strata-ut-ext</name></network>")
+    result = run_module(network, name='strata-ut-ext', state='running', external=True, mtu=9000, cluster='ut')
+    assert result['failed'] and 'not with mtu, cluster' in result['msg'], result['msg']
+    result = run_module(network, name='strata-ut-ext', state='absent', external=True)
+    assert result['failed'] and 'state=absent' in result['msg'], result['msg']
+    result = run_module(network, name='strata-ut-nope', state='running', external=True)
+    assert result['failed'] and "network 'strata-ut-nope' does not exist" in result['msg'], result['msg']
