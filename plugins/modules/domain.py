@@ -114,6 +114,14 @@ options:
       - Not set leaves the firmware as it is (a new domain gets BIOS).
     type: str
     choices: [bios, uefi]
+  secure_boot:
+    description:
+      - With O(firmware=uefi) and libvirt's autoselection, V(true) asks for an OVMF build with Secure Boot and
+        enrolled keys, V(false) for one without Secure Boot (boots unsigned boot loaders).
+      - Not set, libvirt picks the first descriptor that fits, which on Debian is the Secure Boot build with
+        Microsoft's keys enrolled.
+      - libvirt resolves the selection when it defines the domain; the choice is compared with the loader it chose.
+    type: bool
   uefi_loader:
     description:
       - Path of the UEFI code on the hypervisor, for example V(/usr/share/OVMF/OVMF_CODE_4M.fd) (Debian's

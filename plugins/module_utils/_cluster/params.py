@@ -143,6 +143,7 @@ def _domain_item(plan, vm):
         item['cpu'] = cpu
     if vm.get('firmware') == 'uefi':
         item['firmware'] = 'uefi'
+        item['secure_boot'] = bool(vm.get('secure_boot'))
     if vm.get('hostdevs'):
         item['hostdevs'] = list(vm['hostdevs'])
     return item

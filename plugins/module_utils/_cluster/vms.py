@@ -196,8 +196,8 @@ def _groups(problems, raw, where):
 
 def machine_settings(problems, raw, where, inherited=None):
     """firmware, cpu, hostdevs and connection of the cluster (inherited None) or of a VM (over the cluster's)."""
-    inherited = inherited or {'firmware': d.DEFAULTS['firmware'], 'cpu': None, 'hostdevs': [],
-                              'connection': d.DEFAULTS['connection']}
+    inherited = inherited or {'firmware': d.DEFAULTS['firmware'], 'secure_boot': d.DEFAULTS['secure_boot'], 'cpu': None,
+                              'hostdevs': [], 'connection': d.DEFAULTS['connection']}
     out = dict(inherited)
     prefix = '' if where == 'strata_cluster' else '%s: ' % where
     if raw.get('firmware') is not None:
@@ -205,6 +205,7 @@ def machine_settings(problems, raw, where, inherited=None):
             problems.add('%sfirmware: %r; use one of %s' % (prefix, raw['firmware'], ', '.join(d.FIRMWARES)))
         else:
             out['firmware'] = raw['firmware']
+    out['secure_boot'] = d.flag(problems, raw.get('secure_boot'), '%ssecure_boot' % prefix, out['secure_boot'])
     if raw.get('connection') is not None:
         if raw['connection'] not in d.CONNECTIONS:
             problems.add('%sconnection: %r; use one of %s' % (prefix, raw['connection'], ', '.join(d.CONNECTIONS)))

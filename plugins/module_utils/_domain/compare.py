@@ -51,7 +51,7 @@ def setting_view(key, config, want=None):
         return '%s (current %s)' % (value, config['current_vcpus'])
     if key == 'firmware':
         view = {'firmware': value}
-        for sub in ('loader', 'nvram_template'):
+        for sub in ('loader', 'nvram_template', 'secure_boot'):
             if want is None or want.get(sub) is not None:
                 view[sub] = config.get(sub)
         return view
@@ -87,7 +87,8 @@ def same_setting(key, want, config):
         return have is not None and _cpu_same(want, have)
     if key == 'firmware':
         return (want['firmware'] == have and
-                all(config.get(sub) == want[sub] for sub in ('loader', 'nvram_template') if want.get(sub)))
+                all(config.get(sub) == want[sub] for sub in ('loader', 'nvram_template') if want.get(sub)) and
+                (want.get('secure_boot') is None or config.get('secure_boot') == want['secure_boot']))
     if key == 'interfaces':
         return len(want) == len(have or []) and all(iface_same(w, h) for w, h in zip(want, have))
     if key == 'disks':

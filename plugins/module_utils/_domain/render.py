@@ -102,6 +102,11 @@ def _set_firmware(root, value):
         return
     if not value.get('loader'):
         os_elem.set('firmware', 'efi')  # libvirt's firmware autoselection (qemu firmware descriptors)
+        if value.get('secure_boot') is not None:
+            wanted = 'yes' if value['secure_boot'] else 'no'
+            firmware = _xml.sub_element(os_elem, 'firmware')
+            _xml.sub_element(firmware, 'feature', {'enabled': wanted, 'name': 'secure-boot'})
+            _xml.sub_element(firmware, 'feature', {'enabled': wanted, 'name': 'enrolled-keys'})
         return
     anchor = os_elem.find('type')
     loader = _xml.new_element('loader', {'readonly': 'yes', 'type': 'pflash'}, text=value['loader'])

@@ -122,11 +122,20 @@ def interface_settings(elem):
 
 def _firmware(os_elem):
     if os_elem is None:
-        return {'firmware': 'bios', 'loader': None, 'nvram_template': None, 'nvram': None}
+        return {'firmware': 'bios', 'loader': None, 'nvram_template': None, 'nvram': None, 'secure_boot': None}
     loader = os_elem.find('loader')
     nvram = os_elem.find('nvram')
     uefi = os_elem.get('firmware') == 'efi' or (loader is not None and loader.get('type') == 'pflash')
+    # Secure Boot: the loader libvirt chose (it resolves the autoselection at define time), else the features asked
+    secure = None
+    if loader is not None and loader.get('type') == 'pflash':
+        secure = loader.get('secure') == 'yes'      # libvirt's default is secure='no'
+    else:
+        for feature in os_elem.findall('firmware/feature'):
+            if feature.get('name') == 'secure-boot':
+                secure = feature.get('enabled') == 'yes'
     return {
+        'secure_boot': secure if uefi else None,
         'firmware': 'uefi' if uefi else 'bios',
         'loader': (loader.text or '').strip() or None if loader is not None else None,
         'nvram_template': nvram.get('template') if nvram is not None else None,
@@ -183,6 +192,7 @@ def parse_domain(root):
         'loader': firmware['loader'],
         'nvram_template': firmware['nvram_template'],
         'nvram': firmware['nvram'],
+        'secure_boot': firmware['secure_boot'],
         'tcg_tb_cache': (scaled(tb_cache, 'MiB') // (1024 ** 2)) if tb_cache is not None else None,
         'disks': [disk_settings(elem) for elem in devices.findall('disk')],
         'interfaces': [interface_settings(elem) for elem in devices.findall('interface')],

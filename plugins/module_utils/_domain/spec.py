@@ -32,7 +32,7 @@ DEFAULT_SHUTDOWN_TIMEOUT = 120
 CREATE_DEFAULTS = {'type': 'kvm', 'vcpus': 1, 'serial_console': True, 'guest_agent': True, 'rng': True,
                    'graphics': 'none'}
 # The structured settings; the xml option replaces them all.
-STRUCTURED = ('type', 'memory', 'vcpus', 'cpu', 'machine', 'firmware', 'uefi_loader', 'uefi_nvram_template',
+STRUCTURED = ('type', 'memory', 'vcpus', 'cpu', 'machine', 'firmware', 'secure_boot', 'uefi_loader', 'uefi_nvram_template',
               'tcg_tb_cache', 'disks', 'interfaces', 'serial_console', 'console_log', 'guest_agent', 'rng',
               'graphics', 'hostdevs')
 
@@ -54,6 +54,7 @@ def argument_spec():
                                            cores=dict(type='int'), threads=dict(type='int'))),
         machine=dict(type='str'),
         firmware=dict(type='str', choices=list(FIRMWARES)),
+        secure_boot=dict(type='bool'),
         uefi_loader=dict(type='path'),
         uefi_nvram_template=dict(type='path'),
         tcg_tb_cache=dict(type='int'),
@@ -244,10 +245,15 @@ def _structured_config(params):
         if params.get('uefi_nvram_template') and not params.get('uefi_loader'):
             raise StrataError('Option uefi_nvram_template: needs uefi_loader (without a loader, libvirt selects '
                               'the firmware and its NVRAM template itself)')
+        if params.get('secure_boot') is not None and not uefi:
+            raise StrataError('Option secure_boot: only with firmware=uefi')
+        if params.get('secure_boot') is not None and params.get('uefi_loader'):
+            raise StrataError('Option secure_boot: only with libvirt\'s firmware autoselection (without uefi_loader: '
+                              'the loader given decides)')
         config['firmware'] = {'firmware': params['firmware'], 'loader': params.get('uefi_loader'),
-                              'nvram_template': params.get('uefi_nvram_template')}
-    elif params.get('uefi_loader') or params.get('uefi_nvram_template'):
-        raise StrataError('Option uefi_loader/uefi_nvram_template: set firmware=uefi too')
+                              'nvram_template': params.get('uefi_nvram_template'), 'secure_boot': params.get('secure_boot')}
+    elif params.get('uefi_loader') or params.get('uefi_nvram_template') or params.get('secure_boot') is not None:
+        raise StrataError('Option uefi_loader/uefi_nvram_template/secure_boot: set firmware=uefi too')
     if params.get('tcg_tb_cache') is not None:
         if params['tcg_tb_cache'] <= 0:
             raise StrataError('Option tcg_tb_cache: %r must be greater than 0 (MiB)' % params['tcg_tb_cache'])

@@ -69,7 +69,7 @@ def params(**kwargs):
                 remove_volumes=False, shutdown_timeout=120, type=None, memory=None, vcpus=None, cpu=None,
                 machine=None, firmware=None, uefi_loader=None, uefi_nvram_template=None, tcg_tb_cache=None,
                 disks=None, interfaces=None, serial_console=None, console_log=None, guest_agent=None, rng=None,
-                graphics=None, hostdevs=None)
+                graphics=None, hostdevs=None, secure_boot=None)
     base.update(kwargs)
     return base
 
