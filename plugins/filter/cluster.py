@@ -26,8 +26,8 @@ def cluster_problems(strata_cluster, image_map, options=None):
     return plan.problems(strata_cluster, image_map, options or {})
 
 
-def cluster_summary(cluster_plan_, startup_results=None, check_mode=False):
-    return summary.summary(cluster_plan_, startup_results, bool(check_mode))
+def cluster_summary(cluster_plan_, startup_results=None, check_mode=False, orphaned=None, pruned=False):
+    return summary.summary(cluster_plan_, startup_results, bool(check_mode), orphaned, bool(pruned))
 
 
 def cluster_host_findings(cluster_plan_, probe_lines, options=None):
@@ -54,6 +54,7 @@ class FilterModule(object):
             'cluster_known_hosts': known_hosts.merge,
             'cluster_small_disks': host.small_disks,
             'cluster_teardown': teardown.teardown,
+            'cluster_orphans': teardown.orphans,
             'cluster_leftover_volumes': cluster_leftover_volumes,
             'cluster_summary': cluster_summary,
             'cluster_mac': definition.derive_mac,

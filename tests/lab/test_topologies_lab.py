@@ -93,8 +93,8 @@ CHECK_PLAY = """
 """
 
 
-def cluster(work, app_nics=None):
-    return {
+def cluster(work, app_nics=None, without=()):
+    definition = {
         'name': NAME, 'uri': URI, 'virt_type': 'qemu', 'tcg_tb_cache': 64, 'image': 'lab', 'user': 'strata',
         'ssh_private_key_file': os.path.join(work, 'id_ed25519'), 'ssh_public_keys': [],
         'networks': [
@@ -117,6 +117,8 @@ def cluster(work, app_nics=None):
              'probes': [{'type': 'agent'}]},
         ],
     }
+    definition['vms'] = [vm for vm in definition['vms'] if vm['name'] not in without]
+    return definition
 
 
 def sh(*argv):
@@ -234,6 +236,31 @@ def test_check_diff_of_an_added_nic_says_restart_required(lab):
         # the diff shows the new interface; the role names the domain whose new definition waits for a restart
         assert faults.has(proc.stdout, '10.242.1.20', 'run with an older definition', NAME + '-app')
         assert lab['conn'].lookupByName(NAME + '-app').XMLDesc(2) == before
+    finally:
+        faults.write_vars(lab, cluster(work), faults.image_map())
+
+
+def test_a_vm_taken_out_of_the_definition_is_reported_then_pruned(lab):
+    conn, work = lab['conn'], lab['work']
+    db = NAME + '-db'
+    pool_dir = '/var/lib/libvirt/strata/' + NAME
+    faults.write_vars(lab, cluster(work, without=('db',)), faults.image_map())
+    try:
+        proc = faults.run(lab, 'provision')
+        assert proc.returncode == 0
+        assert faults.has(proc.stdout, 'no longer in its definition', db, 'orphaned')
+        assert conn.lookupByName(db).isActive()                       # reported, left running
+        proc = faults.run(lab, 'provision', '--check', '-e', 'strata_prune=true')
+        assert proc.returncode == 0 and faults.has(proc.stdout, 'would remove')
+        assert conn.lookupByName(db).isActive()
+        proc = faults.run(lab, 'provision', '-e', 'strata_prune=true')
+        assert proc.returncode == 0 and faults.has(proc.stdout, 'removed (prune)')
+        assert not faults.exists(conn.lookupByName, db)
+        assert not os.path.exists(os.path.join(NVRAM_DIR, '%s_VARS.fd' % db))
+        left = sorted(name for name in os.listdir(pool_dir) if name.startswith(db))
+        print('PROOF prune: %s gone; its files left in the pool: %s' % (db, left))
+        assert left == []
+        assert conn.lookupByName(NAME + '-app').isActive() and conn.lookupByName(NAME + '-edge').isActive()
     finally:
         faults.write_vars(lab, cluster(work), faults.image_map())
 

@@ -39,7 +39,7 @@ PEM_BEGIN, PEM_END = '-----BEGIN CERTIFICATE-----', '-----END CERTIFICATE-----'
 PEM_RE = re.compile(r'%s.+?%s' % (PEM_BEGIN, PEM_END), re.S)
 
 CLUSTER_KEYS = ('name', 'uri', 'virt_type', 'machine', 'tcg_tb_cache', 'image', 'size', 'network', 'networks', 'pool',
-                'domain_prefix', 'firmware', 'secure_boot', 'cpu', 'hostdevs', 'connection',
+                'domain_prefix', 'firmware', 'secure_boot', 'cpu', 'hostdevs', 'connection', 'prune',
                 'inventory_group', 'user', 'ssh_public_keys', 'ssh_private_key_file', 'ca_certificate', 'packages',
                 'user_data', 'startup', 'vms', 'console_log_dir', 'autostart', 'description', 'default_probes')
 POOL_KEYS = ('name', 'path')
@@ -77,6 +77,7 @@ DEFAULTS = {
     'seed_locale': 'C.UTF-8',
     'seed_key_types': ['ed25519'],
     'firmware': 'bios',
+    'prune': False,                                  # provision removes the cluster's domains the definition dropped
     'secure_boot': False,                            # UEFI without Secure Boot boots signed and unsigned loaders
     'connection': 'ssh',
     'data_disk_bus': 'virtio',

@@ -122,6 +122,7 @@ def _top(found, cluster, options):
         'startup': d.startup_options(found, cluster),
         'console_log_dir': to_text(cluster.get('console_log_dir') or d.DEFAULTS['console_log_dir']),
         'autostart': d.flag(found, cluster.get('autostart'), 'autostart', d.DEFAULTS['autostart']),
+        'prune': d.flag(found, cluster.get('prune'), 'prune', d.DEFAULTS['prune']),
         'startup_log': options.get('startup_log') or d.startup_log_path(name),
     }
 

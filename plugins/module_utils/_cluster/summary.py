@@ -30,11 +30,13 @@ def _human_mib(mib):
     return '%d MiB' % mib
 
 
-def summary(cluster_plan, startup_results=None, check_mode=False):
+def summary(cluster_plan, startup_results=None, check_mode=False, orphaned=None, pruned=False):
     """The table printed at the end of a provision: name, tier, IP, vCPUs, memory, state, ready after N s.
 
     startup_results: the registered results of the per-tier strata.libvirt.startup tasks (a loop's
     `results` list or single results). 'ready after' counts from the start of the first tier.
+    orphaned: the cluster's domains that the definition no longer names, shown as orphaned (pruned: removed, or in
+    check mode to be removed).
     """
     per_vm = {}
     began = []
@@ -73,6 +75,8 @@ def summary(cluster_plan, startup_results=None, check_mode=False):
             state = {'start': 'would start', 'none': 'running'}.get(info.get('action'), state)
         rows.append((vm['name'], '%s' % vm.get('tier'), vm.get('ip') or '-', '%s' % (vm.get('vcpus') or '-'),
                      _human_mib(vm.get('memory_mib')), state, ready))
+    word = ('would remove' if check_mode else 'removed (prune)') if pruned else 'orphaned'
+    rows.extend((name, '-', '-', '-', '-', word, '-') for name in _as_list(orphaned))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ['  '.join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
     lines.insert(1, '  '.join('-' * w for w in widths))

@@ -6,6 +6,7 @@
 """Taking a cluster down: which domains are ours, the reverse-order shutdown list, the volumes left to remove.
 
     teardown(plan, objects)            -> what to remove and what to leave alone, from strata.libvirt.cluster_info
+    orphans(plan, objects)             -> the cluster's domains that the definition no longer names (prune)
     stop_vms(plan, present)            -> the startup engine's VM list for the reverse shutdown
     leftover_volumes(teardown, removed) -> the volumes still to remove after the domains went with theirs
 
@@ -49,6 +50,15 @@ def teardown(cluster_plan, objects):
         'left_alone': left_alone + kept,
         'console_logs': [vm['console_log'] for vm in cluster_plan.get('vms') or [] if vm['domain'] not in foreign_domains],
     }
+
+
+def orphans(cluster_plan, objects):
+    """The domains that carry this cluster's mark but are not in the definition (strata.libvirt.cluster_info's
+    result `objects`): their names and the startup engine's VM list to shut them down. Their dependencies left the
+    definition with them, so they are one wave."""
+    known = set(vm['domain'] for vm in cluster_plan.get('vms') or [])
+    names = sorted(name for name in (objects.get('marked') or {}).get('domains') or [] if name not in known)
+    return {'domains': names, 'stop_vms': [{'name': name, 'tier': 0} for name in names]}
 
 
 def stop_vms(cluster_plan, present=None):

@@ -24,7 +24,8 @@ CLUSTER = {'name': 'c1', 'network': {'cidr': '10.9.0.0/24'}, 'ssh_public_keys': 
 
 def test_filters_are_there():
     assert sorted(FILTERS) == ['cluster_host_findings', 'cluster_key_file', 'cluster_known_hosts', 'cluster_known_hosts_file',
-                               'cluster_leftover_volumes', 'cluster_mac', 'cluster_plan', 'cluster_probe_needs', 'cluster_problems',
+                               'cluster_leftover_volumes', 'cluster_mac', 'cluster_orphans', 'cluster_plan', 'cluster_probe_needs',
+                               'cluster_problems',
                                'cluster_set_virt_type', 'cluster_small_disks', 'cluster_summary', 'cluster_teardown',
                                'resolve_images']
 
@@ -90,6 +91,22 @@ def test_teardown_filters():
                                                                       {'pool': 'c1', 'name': 'lab.qcow2'}]
     free = FILTERS['cluster_teardown'](plan, _objects([], [('lab.qcow2', [], True)]))
     assert free['pools'] == ['c1'] and free['left_alone'] == [] and free['stop_vms'] == []
+
+
+def test_orphans_are_the_marked_domains_the_definition_dropped():
+    plan = FILTERS['cluster_plan'](CLUSTER, IMAGE_MAP, {})
+    orphans = FILTERS['cluster_orphans'](plan, _objects(['c1-old2', 'c1-a', 'c1-old1'], []))
+    assert orphans == {'domains': ['c1-old1', 'c1-old2'],
+                       'stop_vms': [{'name': 'c1-old1', 'tier': 0}, {'name': 'c1-old2', 'tier': 0}]}
+    assert FILTERS['cluster_orphans'](plan, _objects(['c1-a'], [])) == {'domains': [], 'stop_vms': []}
+    # the summary shows them after the VMs: orphaned, removed (prune) or, in check mode, to be removed
+    lines = FILTERS['cluster_summary'](plan, [], False, orphans['domains'])
+    assert [line.split()[0] for line in lines[-2:]] == ['c1-old1', 'c1-old2'] and 'orphaned' in lines[-1]
+    assert 'removed (prune)' in FILTERS['cluster_summary'](plan, [], False, ['c1-old1'], True)[-1]
+    assert 'would remove' in FILTERS['cluster_summary'](plan, [], True, ['c1-old1'], True)[-1]
+    assert plan['prune'] is False and FILTERS['cluster_plan'](dict(CLUSTER, prune='yes'), IMAGE_MAP, {})['prune'] is True
+    assert "prune: 'maybe' is not a boolean" in ' '.join(FILTERS['cluster_plan'](dict(CLUSTER, prune='maybe'), IMAGE_MAP,
+                                                                                 {})['problems'])
 
 
 def test_helpers():
