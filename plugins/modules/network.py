@@ -121,7 +121,7 @@ options:
   external:
     description:
       - The network is not this module's and stays so (for example libvirt's V(default) network that a cluster's VMs
-        use): only O(state) V(running), V(stopped) or V(present) and O(autostart) are applied, no ownership mark is
+        use); only O(state) V(running), V(stopped) or V(present) and O(autostart) are applied, no ownership mark is
         added, and the network must exist.
       - Not together with the network's settings, O(xml), O(cluster), O(adopt), O(restart) or O(state=absent).
     type: bool
