@@ -14,7 +14,7 @@ from ansible_collections.strata.libvirt.plugins.module_utils._domain.render impo
 from ansible_collections.strata.libvirt.plugins.module_utils._domain.settings import parse_domain
 from ansible_collections.strata.libvirt.plugins.module_utils._xml import parse_xml, to_text
 
-from test_domain_planner import desired
+from ansible_collections.strata.libvirt.tests.unit.plugins.module_utils.test_domain_planner import desired
 
 CHOSEN = ("<domain><name>a</name><os><type>hvm</type><loader readonly='yes'%s type='pflash'>/usr/share/OVMF/%s</loader>"
           "<nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>/var/lib/libvirt/qemu/nvram/a_VARS.fd</nvram></os></domain>")
