@@ -85,6 +85,7 @@ DEFAULTS = {
     # default model lacks x86-64-v2, which EL9 guests need); under TCG QEMU's default model, whose boot times the
     # lab measured (mode maximum, every feature QEMU emulates, runs EL9 guests there)
     'cpu_mode': {'kvm': 'host-passthrough', 'qemu': None},
+    'tcg_cpu_model': 'qemu64',                       # QEMU's default x86-64 model, for a topology given alone
 }
 
 

@@ -28,7 +28,7 @@ from ansible_collections.strata.libvirt.plugins.module_utils._cluster import def
 from ansible_collections.strata.libvirt.plugins.module_utils import _validate
 from ansible_collections.strata.libvirt.plugins.module_utils._domain.spec import DIRECT_MODES
 
-OURS_KEYS = ('name', 'cidr', 'mode', 'domain', 'gateway', 'dhcp_range', 'bridge', 'autostart', 'mtu', 'host_address',
+OURS_KEYS = ('name', 'external', 'cidr', 'mode', 'domain', 'gateway', 'dhcp_range', 'bridge', 'autostart', 'mtu', 'host_address',
              'dns', 'search')
 EXTERNAL_KEYS = ('name', 'external', 'bridge', 'direct', 'mode', 'ensure_active', 'cidr', 'gateway', 'dns', 'search')
 NETWORK_KEYS = tuple(sorted(set(OURS_KEYS + EXTERNAL_KEYS)))
@@ -84,19 +84,18 @@ def _overlaps(problems, nets):
                              % (other['name'], net['name'], net['kind'], net['source']))
 
 
-def _kind(raw):
-    external = raw.get('external')
+def _kind(raw, external):
     if raw.get('direct') is not None:
         return 'direct'
-    if external in (None, False, 'false', 'no', 0):
+    if not external:
         return 'ours'
     return 'bridge' if raw.get('bridge') is not None else 'network'
 
 
 def resolve(problems, raw, where, default_name):
     """One network, resolved; None when it cannot be."""
-    kind = _kind(raw)
-    external = d.flag(problems, raw.get('external'), '%s: external' % where, kind != 'ours')
+    external = d.flag(problems, raw.get('external'), '%s: external' % where, raw.get('direct') is not None)
+    kind = _kind(raw, external)
     if kind == 'direct' and raw.get('external') is not None and not external:
         problems.add('%s: direct (macvtap on a host interface) is always external; drop external: false' % where)
     name = to_text(raw.get('name') or default_name)

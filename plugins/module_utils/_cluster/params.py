@@ -137,8 +137,12 @@ def _domain_item(plan, vm):
     if plan.get('type') == 'qemu':
         item['tcg_tb_cache'] = vm['tcg_tb_cache']
     cpu = dict(vm.get('cpu') or {})
-    if not cpu.get('mode') and not cpu.get('model') and d.DEFAULTS['cpu_mode'].get(plan.get('type')):
-        cpu['mode'] = d.DEFAULTS['cpu_mode'][plan['type']]
+    if not cpu.get('mode') and not cpu.get('model'):
+        if d.DEFAULTS['cpu_mode'].get(plan.get('type')):
+            cpu['mode'] = d.DEFAULTS['cpu_mode'][plan['type']]
+        elif cpu:
+            # a topology alone under TCG: QEMU's default model, named (the domain module's default would be host-model)
+            cpu.update(mode='custom', model=d.DEFAULTS['tcg_cpu_model'])
     if cpu:
         item['cpu'] = cpu
     if vm.get('firmware') == 'uefi':

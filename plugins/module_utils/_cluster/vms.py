@@ -113,7 +113,7 @@ def resolve(scope, index, raw):
         'groups': _groups(problems, raw, where),
         '_tier': tier,
         '_after': after,
-        'probes': _vm_probes(scope, raw, where),
+        'probes': _vm_probes(scope, raw, where, own['connection']),
         'timeout': d.number(problems, raw.get('timeout'), '%s: timeout' % where, 1),
         'grace': d.number(problems, raw.get('grace'), '%s: grace' % where, 0),
     })
@@ -159,13 +159,14 @@ def _order(problems, raw, where):
     return tier, after
 
 
-def _vm_probes(scope, raw, where):
+def _vm_probes(scope, raw, where, connection):
     problems, key_file = scope.problems, scope.options.get('probe_key_file')
     probes_raw = raw.get('probes')
     if probes_raw is None:
         probes_raw = scope.cluster.get('default_probes')
     if probes_raw is None:
-        return default_probes(scope.login_user, key_file)
+        # a VM reached through its guest agent is ready when the agent answers (it may have no address to log into)
+        return [{'type': 'agent'}] if connection == 'libvirt_qemu' else default_probes(scope.login_user, key_file)
     if not isinstance(probes_raw, list):
         problems.add('%s: probes must be a list' % where)
         return []

@@ -105,7 +105,7 @@ def by_name(items, key='name'):
     return dict((item[key], item) for item in items)
 
 
-OURS_KEYS = 'name, cidr, mode, domain, gateway, dhcp_range, bridge, autostart, mtu, host_address, dns, search'
+OURS_KEYS = 'name, external, cidr, mode, domain, gateway, dhcp_range, bridge, autostart, mtu, host_address, dns, search'
 EXTERNAL_KEYS = 'name, external, bridge, direct, mode, ensure_active, cidr, gateway, dns, search'
 NIC_KEYS = 'network, ip, mac, model, primary, dhcp, gateway, dns, search, routes'
 NOT_OURS_MODE = 'only for a network of ours (nat, route, isolated, open) or a macvtap (direct)'
@@ -418,3 +418,26 @@ def test_without_networks_of_ours_the_network_module_has_nothing_to_do():
     assert 'networks' not in plan['params']['cluster_info'] and plan['params']['external_networks'] == []
     b = plan['vms'][0]
     assert b['ip'] == '192.168.1.20' and b['network_config']['ethernets']['nic0']['addresses'] == ['192.168.1.20/24']
+
+
+def test_a_topology_alone_keeps_the_default_model():
+    # under kvm the topology joins host-passthrough; under qemu it names QEMU's default model (not host-model)
+    kvm = resolved(top(cpu={'sockets': 1, 'cores': 2}))['params']['domains']['items'][0]['cpu']
+    assert kvm == {'mode': 'host-passthrough', 'sockets': 1, 'cores': 2}
+    qemu = resolved(top(virt_type='qemu', cpu={'cores': 2}))['params']['domains']['items'][0]['cpu']
+    assert qemu == {'mode': 'custom', 'model': 'qemu64', 'cores': 2}
+
+
+def test_a_vm_reached_through_its_agent_is_probed_by_its_agent():
+    plan = resolved(vm(1, connection='libvirt_qemu'))
+    probes = dict((entry['name'], entry['probes']) for entry in plan['startup_vms'])
+    assert probes['topo-b'] == [{'type': 'agent'}] and probes['topo-a'][0]['type'] == 'ssh'
+    # probes of its own, or the cluster's default_probes, still win
+    plan = resolved(top(connection='libvirt_qemu', default_probes=[{'type': 'tcp', 'port': 22}]))
+    assert all(entry['probes'] == [{'type': 'tcp', 'port': 22}] for entry in plan['startup_vms'])
+
+
+@pytest.mark.parametrize('text', ['False', 'off', 'no', False])
+def test_external_false_as_ansible_reads_it(text):
+    plan = resolved(net(0, external=text))
+    assert plan['networks'][0]['kind'] == 'ours'
