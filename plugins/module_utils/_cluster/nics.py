@@ -135,8 +135,10 @@ def _nic(scope, raw, net, vm_name, index, where, connection):
         problems.add("%s: a static ip on network '%s' needs the network's cidr (the LAN's subnet, for the prefix), "
                      "or dhcp: true" % (where, net['name']))
     gateway = raw.get('gateway')
-    if gateway is None and (net['kind'] != 'ours' or (own_routing and net['host_address'] and net['mode'] in ('nat', 'route'))):
-        gateway = net.get('gateway')
+    if gateway is None and (net['kind'] != 'ours' or not net['host_address']
+                            or (own_routing and net['mode'] in ('nat', 'route'))):
+        # the network's router (an external LAN's, or the VM routing a plain segment of ours); not the router itself
+        gateway = net.get('gateway') if net.get('gateway') != nic['ip'] else None
         nic['gateway_inherited'] = gateway is not None
     if gateway is not None:
         addr = d._ipv4(problems, gateway, '%s.gateway' % where)

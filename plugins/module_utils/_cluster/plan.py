@@ -194,6 +194,8 @@ def build(cluster, image_map, options=None):
     scope = _vms.Scope(found, cluster, image_map, options, top['name'], top['domain_prefix'], top['networks'], images,
                        login_user, top['tb_cache'], top['console_log_dir'], top['user_data'], top['pool']['name'])
     vms = _vms.resolve_all(scope, raw_vms)
+    if d.flag(found, cluster.get('secure_boot'), 'secure_boot', False) and not any(vm['firmware'] == 'uefi' for vm in vms):
+        found.add('secure_boot: needs firmware uefi (no VM has it)')
     tiers, startup_vms = _ordering(found, vms, top['domain_prefix'])
     known = set(label for entry in startup_vms for label in entry['labels'])
     for label in sorted(top['startup']['limits']):

@@ -207,6 +207,9 @@ def machine_settings(problems, raw, where, inherited=None):
         else:
             out['firmware'] = raw['firmware']
     out['secure_boot'] = d.flag(problems, raw.get('secure_boot'), '%ssecure_boot' % prefix, out['secure_boot'])
+    if where != 'strata_cluster' and out['secure_boot'] and out['firmware'] != 'uefi' and \
+            (raw.get('secure_boot') is not None or raw.get('firmware') is not None):
+        problems.add('%ssecure_boot: needs firmware uefi (the VM has firmware %s)' % (prefix, out['firmware']))
     if raw.get('connection') is not None:
         if raw['connection'] not in d.CONNECTIONS:
             problems.add('%sconnection: %r; use one of %s' % (prefix, raw['connection'], ', '.join(d.CONNECTIONS)))
@@ -288,6 +291,8 @@ def _data_disks(scope, raw, domain, where):
         bus = entry.get('bus') or d.DEFAULTS['data_disk_bus']
         if bus not in DISK_BUSES:
             scope.problems.add('%s.bus: %r; use one of %s' % (here, bus, ', '.join(DISK_BUSES)))
+        elif bus == 'ide' and 'q35' in to_text(scope.cluster.get('machine') or d.DEFAULTS['machine']):
+            scope.problems.add('%s.bus: ide; machine type q35 has no IDE controller (use virtio, sata or scsi)' % here)
         pool = to_text(entry.get('pool') or scope.pool)
         if not d.NAME_RE.match(pool):
             scope.problems.add('%s.pool: invalid pool name %r' % (here, pool))

@@ -206,6 +206,10 @@ CASES = [
     ('disk bus', vm(0, disks=[{'size': '1G', 'bus': 'usb'}]), "vms[0] 'a': disks[0].bus: 'usb'; use one of virtio, sata, scsi, ide"),
     ('disk key', vm(0, disks=[{'size': '1G', 'cache': 'none'}]), "vms[0] 'a': disks[0]: unknown key(s) cache (known: size, bus, format, pool)"),
     ('disk pool', vm(0, disks=[{'size': '1G', 'pool': 'a b'}]), "vms[0] 'a': disks[0].pool: invalid pool name 'a b'"),
+    ('ide on q35', vm(0, disks=[{'size': '1G', 'bus': 'ide'}]),
+     "vms[0] 'a': disks[0].bus: ide; machine type q35 has no IDE controller (use virtio, sata or scsi)"),
+    ('secure boot of a bios vm', vm(0, secure_boot=True), "vms[0] 'a': secure_boot: needs firmware uefi (the VM has firmware bios)"),
+    ('secure boot without uefi vms', top(secure_boot=True), 'secure_boot: needs firmware uefi (no VM has it)'),
 ]
 
 
@@ -441,3 +445,15 @@ def test_a_vm_reached_through_its_agent_is_probed_by_its_agent():
 def test_external_false_as_ansible_reads_it(text):
     plan = resolved(net(0, external=text))
     assert plan['networks'][0]['kind'] == 'ours'
+
+
+def test_the_router_of_a_plain_segment_is_the_default_route_of_the_vms_behind_it():
+    # storage (host_address: false) names its router: the primary NIC of a VM there routes through it; the router's
+    # own NIC does not, and a VM whose primary NIC is elsewhere keeps its one default route there
+    definition = net(2, gateway='10.99.0.10')
+    definition['vms'].append({'name': 'e', 'nics': [{'network': 'storage', 'ip': '10.99.0.12'}]})
+    vms = by_name(resolved(definition)['vms'])
+    assert vms['e']['network_config']['ethernets']['nic0']['routes'] == [{'to': '0.0.0.0/0', 'via': '10.99.0.10'}]
+    assert 'routes' not in vms['a']['network_config']['ethernets']['nic1']      # a: the router, primary on lan
+    assert 'routes' not in vms['b']['network_config']['ethernets']['nic1']      # b: primary on office
+    assert resolved(top(secure_boot=True, firmware='uefi'))['vms'][0]['secure_boot'] is True
