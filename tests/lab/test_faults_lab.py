@@ -62,15 +62,21 @@ def image_map(source=HTTP + '/strata-debian-12.qcow2'):
             'images': {'lab': {'source': source, 'checksum': 'sha256:%s/SHA256SUMS' % HTTP, 'login_user': 'strata'}}}
 
 
-@pytest.fixture(scope='module')
-def lab():
+def work_dir(name):
+    """A fresh work directory of the lab with an inventory whose hypervisor is this host (its group_vars empty)."""
     selftest.lab_env()
-    work = os.path.join(ENV['STRATA_LAB_DIR'], 'faults-lab')
+    work = os.path.join(ENV['STRATA_LAB_DIR'], name)
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(os.path.join(work, 'inventory', 'group_vars', 'hypervisor'))
     with open(os.path.join(work, 'inventory', 'hosts.yml'), 'w') as handle:
         yaml.safe_dump({'hypervisor': {'hosts': {'localhost': {
             'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}}}}, handle)
+    return work
+
+
+@pytest.fixture(scope='module')
+def lab():
+    work = work_dir('faults-lab')
     conn = libvirt.open(URI)
     lab = {'work': work, 'conn': conn}
     write_vars(lab, cluster(work), image_map())
@@ -90,8 +96,9 @@ def write_vars(lab, definition, images, **extra):
 
 
 def command(lab, playbook, *args):
+    """playbook: one of the collection's (provision) or the path of a playbook file."""
     return [os.path.join(ROOT, '.venv', 'bin', 'ansible-playbook'), '-i', os.path.join(lab['work'], 'inventory'),
-            'strata.libvirt.' + playbook] + list(args)
+            playbook if os.sep in playbook else 'strata.libvirt.' + playbook] + list(args)
 
 
 def environment():

@@ -20,11 +20,9 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
-import selftest
 import test_faults_lab as faults
 
 ENV = os.environ
@@ -127,16 +125,10 @@ def sh(*argv):
 
 @pytest.fixture(scope='module')
 def lab():
-    selftest.lab_env()
-    work = os.path.join(ENV['STRATA_LAB_DIR'], 'topologies-lab')
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(os.path.join(work, 'inventory', 'group_vars', 'hypervisor'))
+    work = faults.work_dir('topologies-lab')
     os.makedirs(os.path.join(work, 'www'))
     with open(os.path.join(work, 'www', 'index.html'), 'w') as handle:
         handle.write('lan answers\n')
-    with open(os.path.join(work, 'inventory', 'hosts.yml'), 'w') as handle:
-        yaml.safe_dump({'hypervisor': {'hosts': {'localhost': {
-            'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}}}}, handle)
     with open(os.path.join(work, 'check.yml'), 'w') as handle:
         handle.write(CHECK_PLAY % {'bridge': BRIDGE_IP, 'port': BRIDGE_PORT, 'lan': EDGE_LAN, 'work': work})
     # the stand-in for the host's LAN, in the lab's namespace (this process runs there)
@@ -165,17 +157,6 @@ def lab():
     shutil.rmtree(work, ignore_errors=True)
 
 
-def playbook(lab, path, *args):
-    began = time.monotonic()
-    proc = subprocess.run([os.path.join(faults.ROOT, '.venv', 'bin', 'ansible-playbook'), '-i',
-                           os.path.join(lab['work'], 'inventory'), path] + list(args),
-                          env=faults.environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, check=False)
-    print('\n== ansible-playbook %s %s: rc=%d in %.0f s' % (path, ' '.join(args), proc.returncode, time.monotonic() - began))
-    print('\n'.join(proc.stdout.splitlines()[-60:]))
-    return proc
-
-
 def startup_log():
     """The lines of the startup log's last run."""
     with open('/var/log/strata-libvirt-%s-startup.log' % NAME) as handle:
@@ -192,7 +173,7 @@ def first(lines, *needles):
 
 
 def test_provision_the_homelab_in_order_and_look_from_inside(lab):
-    proc = playbook(lab, os.path.join(lab['work'], 'check.yml'))
+    proc = faults.run(lab, os.path.join(lab['work'], 'check.yml'))
     assert proc.returncode == 0
     lines = startup_log()
     edge_ready = first(lines, NAME + '-edge: ready')

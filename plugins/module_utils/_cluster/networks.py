@@ -126,16 +126,23 @@ def resolve(problems, raw, where, default_name):
     if net['subnet'] is not None:
         net['prefix'] = net['subnet'].prefixlen
         net['cidr'] = str(net['subnet'])
-        if raw.get('gateway'):
-            gateway = d._ipv4(problems, raw['gateway'], '%s.gateway' % where)
-            if gateway is not None and gateway not in net['subnet']:
-                problems.add('%s.gateway: %s is outside %s' % (where, gateway, net['subnet']))
-            net['gateway'] = str(gateway) if gateway is not None else None
+        net['gateway'] = _router(problems, raw, net['subnet'], where)
     elif raw.get('gateway'):
         problems.add('%s.gateway: needs cidr (the LAN\'s subnet)' % where)
     net['dhcp'] = None
     net['host_address'] = False
     return net
+
+
+def _router(problems, raw, subnet, where):
+    """The segment's router that is not the hypervisor (an external LAN's, or a VM routing a plain segment of
+    ours): its address inside the subnet, or None."""
+    if not raw.get('gateway'):
+        return None
+    gateway = d._ipv4(problems, raw['gateway'], '%s.gateway' % where)
+    if gateway is not None and gateway not in subnet:
+        problems.add('%s.gateway: %s is outside %s' % (where, gateway, subnet))
+    return str(gateway) if gateway is not None else None
 
 
 def _subnet(problems, raw, where, required):
@@ -179,11 +186,7 @@ def _ours(problems, raw, where, net):
         for key in ('dhcp_range', 'domain'):
             if raw.get(key) is not None:
                 problems.add('%s.%s: needs the hypervisor\'s address on the network (host_address: false)' % (where, key))
-        net['gateway'] = to_text(raw['gateway']) if raw.get('gateway') else None
-        if net['gateway']:
-            gateway = d._ipv4(problems, raw['gateway'], '%s.gateway' % where)
-            if gateway is not None and gateway not in subnet:
-                problems.add('%s.gateway: %s is outside %s' % (where, gateway, subnet))
+        net['gateway'] = _router(problems, raw, subnet, where)
         net.update(address=None, dhcp=None, dhcp_range=None)
         return net
     gateway = hosts[0]
