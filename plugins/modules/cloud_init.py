@@ -110,7 +110,9 @@ options:
   instance_id:
     description:
       - meta-data C(instance-id). cloud-init runs its once-per-instance modules again when it changes.
-      - By default V(iid-<hostname>), or V(iid-<file or volume name>) without O(hostname).
+      - By default V(iid-<hostname>), or V(iid-<file or volume name>) without O(hostname). Not set, an existing seed
+        whose instance-id is a generation of that default, V(iid-<hostname>-<suffix>) (given once, as the cluster
+        role's reseed does), keeps it, so the seed is not rewritten and cloud-init does not run again.
     type: str
   meta_data:
     description: More meta-data keys, merged over C(instance-id) and C(local-hostname).

@@ -103,6 +103,7 @@ class SeedFileResource(SeedResource):
         files = None
         if data is not None:
             files = read_iso(data)[0] or {}
+            self.keep_instance_id(desired, files)
         current = {'exists': data is not None, 'data': data, 'files': files,
                    'mode': st.st_mode & 0o7777 if st else None, 'ids': (st.st_uid, st.st_gid) if st else None}
         if desired['state'] != 'absent':

@@ -12,7 +12,8 @@ Private to strata.libvirt; no compatibility promise.
 from ansible_collections.strata.libvirt.plugins.module_utils._common import Plan, Resource
 from ansible_collections.strata.libvirt.plugins.module_utils._seed.iso import SEED_FILES, build_iso, sha256
 from ansible_collections.strata.libvirt.plugins.module_utils._seed.redact import redact_text
-from ansible_collections.strata.libvirt.plugins.module_utils._seed.spec import desired_from_params
+from ansible_collections.strata.libvirt.plugins.module_utils._seed.render import render_meta_data
+from ansible_collections.strata.libvirt.plugins.module_utils._seed.spec import desired_from_params, kept_instance_id
 
 
 def diff_text(files):
@@ -74,6 +75,17 @@ class SeedResource(Resource):
                              'use it for debugging only')
         self.wanted = desired
         return desired
+
+    def keep_instance_id(self, desired, current_files):
+        """Keep an existing seed's generation of the default instance-id (see kept_instance_id): the desired
+        meta-data and ISO are built with it, so that the seed is not rewritten and cloud-init does not run again."""
+        kept = kept_instance_id(desired, current_files)
+        if kept and desired['files'] is not None:
+            meta = dict(desired['meta'])
+            meta['instance-id'] = kept
+            desired['files'] = dict(desired['files'])
+            desired['files']['meta-data'] = render_meta_data(meta)
+            desired['iso'] = build_iso(desired['files'])
 
     def seed_facts(self):
         """The facts of the seed as the task leaves it (in check mode, as it would)."""

@@ -105,7 +105,10 @@ def desired_from_params(params):
     if params.get('fqdn'):
         _validate.hostname(params['fqdn'], 'fqdn')
     text = user_data_text(params)
-    meta = {'instance-id': params.get('instance_id') or 'iid-%s' % (hostname or base.rsplit('.', 1)[0])}
+    default_id = 'iid-%s' % (hostname or base.rsplit('.', 1)[0])
+    meta = {'instance-id': params.get('instance_id') or default_id}
+    # not set: an existing seed's generation of the default (iid-<hostname>-<suffix>, a reseed's) is kept
+    desired['default_instance_id'] = None if params.get('instance_id') else default_id
     if hostname:
         meta['local-hostname'] = hostname
     extra_meta = params.get('meta_data') or {}
@@ -115,8 +118,22 @@ def desired_from_params(params):
     network = params.get('network_config')
     if network is not None and not isinstance(network, (dict, str)):
         raise StrataError('Option network_config: must be a dict (network config version 2) or a string')
+    desired['meta'] = meta
     desired['files'] = seed_files(text, render_meta_data(meta), render_network_config(network))
     return desired
+
+
+INSTANCE_ID_RE = re.compile(r'''^instance-id: *['"]?([^'"\s]+)['"]? *$''', re.M)
+
+
+def kept_instance_id(desired, current_files):
+    """The instance-id an existing seed keeps: its own when O(instance_id) is not set and it is a generation of the
+    default (V(iid-<hostname>-<suffix>)), else None."""
+    default_id = desired.get('default_instance_id')
+    match = INSTANCE_ID_RE.search((current_files or {}).get('meta-data') or '')
+    if default_id and match and match.group(1).startswith(default_id + '-'):
+        return match.group(1)
+    return None
 
 
 def user_data_text(params):

@@ -104,6 +104,7 @@ class SeedVolumeResource(SeedResource):
         data = download(ctx.conn, vol, label)
         state.update(exists=True, key=key, owner=owner, adopt_text=adopt_text, data=data,
                      files=read_iso(data)[0] or {}, path=_connection.call('read the %s' % label, vol.path))
+        self.keep_instance_id(desired, state['files'])
         return state
 
     def facts(self, state):

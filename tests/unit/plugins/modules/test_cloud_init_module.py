@@ -187,3 +187,28 @@ def test_seed_volume_adopt_and_failed_upload(run_module, hv, seed_pool, monkeypa
     assert failed['failed'] and failed['msg'] == 'Failed to write the seed: broken pipe'
     assert failed['actions_done'] == [] and key not in owners(run_module)  # no partial seed is left behind
     assert 's.iso' not in hv.storagePoolLookupByName('strata-ut-seeds').listVolumes()
+
+
+def test_a_reseed_generation_of_the_instance_id_is_kept(run_module, tmp_path, seed_pool):
+    # a seed file: given once (a reseed), the generation stays when instance_id is not set again
+    path = str(tmp_path / 'web1-seed.iso')
+    assert run_module(cloud_init, **params(path))['changed']
+    reseed = run_module(cloud_init, **params(path, instance_id='iid-web1-20261202T120000'))
+    assert reseed['changed'] and 'instance-id: iid-web1-20261202T120000' in iso.read_iso(open(path, 'rb').read())[0]['meta-data']
+    data = open(path, 'rb').read()
+    kept = run_module(cloud_init, check=True, diff=True, **params(path))
+    assert not kept['changed'] and open(path, 'rb').read() == data
+    assert not run_module(cloud_init, **params(path))['changed']
+    # a change elsewhere rewrites the seed with the kept instance-id
+    changed = run_module(cloud_init, **params(path, runcmd=['echo hi']))
+    assert changed['changed'] and 'iid-web1-20261202T120000' in iso.read_iso(open(path, 'rb').read())[0]['meta-data']
+    # another id than a generation of the default, or another host name, is not kept
+    open(path, 'wb').write(iso.build_iso(spec.seed_files('#cloud-config\n{}\n', 'instance-id: iid-web10\n')))
+    assert 'instance-id: iid-web1\n' in (run_module(cloud_init, **params(path)) and iso.read_iso(open(path, 'rb').read())[0]['meta-data'])
+    # a seed volume keeps it too
+    args = dict(pool='strata-ut-seeds', volume='web1-seed.iso', hostname='web1', cluster='ut')
+    assert run_module(cloud_init, **dict(args, instance_id='iid-web1-r2'))['changed']
+    assert not run_module(cloud_init, **args)['changed']
+    assert 'instance-id: iid-web1-r2\n' in iso.read_iso(seed_pool['/srv/strata-ut-seeds/web1-seed.iso'])[0]['meta-data']
+    assert run_module(cloud_init, **dict(args, instance_id='iid-web1'))['changed']
+    assert 'instance-id: iid-web1\n' in iso.read_iso(seed_pool['/srv/strata-ut-seeds/web1-seed.iso'])[0]['meta-data']
