@@ -13,6 +13,7 @@ from ansible_collections.strata.libvirt.plugins.module_utils._cluster import hos
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import keyfile
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import known_hosts
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import plan
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import rebuild
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import summary
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import teardown
 from ansible_collections.strata.libvirt.plugins.plugin_utils._filters import filter_function
@@ -55,6 +56,7 @@ class FilterModule(object):
             'cluster_small_disks': host.small_disks,
             'cluster_teardown': teardown.teardown,
             'cluster_orphans': teardown.orphans,
+            'cluster_rebuild': rebuild.rebuild,
             'cluster_leftover_volumes': cluster_leftover_volumes,
             'cluster_summary': cluster_summary,
             'cluster_mac': definition.derive_mac,
