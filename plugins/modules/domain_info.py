@@ -21,6 +21,7 @@ description:
     is up; use O(guest_agent=true) or a TCP or SSH probe for readiness.
   - With O(host_keys=true), the SSH host public keys of each running domain, read over channels that do not go
     through the network, so that they can be trusted without a first connection (see O(host_keys)).
+  - With O(snapshots=true), the snapshots of each domain, as M(strata.libvirt.snapshot) reports them.
 author:
   - strata.libvirt contributors (@strata-libvirt)
 extends_documentation_fragment:
@@ -85,6 +86,12 @@ options:
         retry the task (C(until)) while RV(domains[].host_keys.keys) is empty.
     type: bool
     default: false
+  snapshots:
+    description:
+      - Report the snapshots of each domain in RV(domains[].snapshots), oldest first, with the keys of
+        M(strata.libvirt.snapshot)'s RV(strata.libvirt.snapshot#module:snapshots). Nothing is changed.
+    type: bool
+    default: false
 requirements:
   - libvirt-python (the C(libvirt) Python binding) on the managed node
   - lxml on the managed node
@@ -121,6 +128,13 @@ EXAMPLES = r'''
   until: web1_keys.domains[0].host_keys['keys'] | length > 0
   retries: 20
   delay: 3
+
+- name: The snapshots of the domains of cluster lab
+  strata.libvirt.domain_info:
+    cluster: lab
+    ip_source: none
+    snapshots: true
+  register: lab_snapshots
 
 - name: Addresses as the guest sees them
   strata.libvirt.domain_info:
@@ -220,6 +234,41 @@ domains:
           type: str
           returned: when RV(domains[].host_keys.source=console)
           sample: current
+    snapshots:
+      description:
+        - With O(snapshots=true), the domain's snapshots, oldest first.
+      type: list
+      elements: dict
+      returned: when O(snapshots=true)
+      contains:
+        name:
+          description: Name.
+          type: str
+        description:
+          description: Description, or null.
+          type: str
+        state:
+          description: The domain's state when the snapshot was taken, for example V(running), V(shut off).
+          type: str
+        memory:
+          description: Whether it holds the guest's memory.
+          type: bool
+        location:
+          description: V(internal) (inside the disks) or V(external) (overlay files).
+          type: str
+        parent:
+          description: Name of the snapshot it was taken after, or null.
+          type: str
+        current:
+          description: Whether it is the domain's current snapshot.
+          type: bool
+        creation_time:
+          description: When it was taken, in seconds since the epoch.
+          type: int
+        created:
+          description: When it was taken, ISO 8601 in UTC.
+          type: str
+          sample: '2026-12-02T10:12:03Z'
     xml:
       description: The persistent XML definition.
       type: str

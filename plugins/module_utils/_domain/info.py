@@ -4,8 +4,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 """Facts about domains: state, persistent settings, IP addresses (DHCP leases or guest agent), uptime, SSH host
-keys (guest agent or serial console, see _domain/hostkeys); the strata.libvirt.domain_info module's argument spec,
-the validation of its parameters, and its run.
+keys (guest agent or serial console, see _domain/hostkeys), snapshots (as strata.libvirt.snapshot reports them);
+the strata.libvirt.domain_info module's argument spec, the validation of its parameters, and its run.
 
 Read-only: no lock, nothing changed. Private to strata.libvirt; no compatibility promise.
 """
@@ -22,6 +22,7 @@ from ansible_collections.strata.libvirt.plugins.module_utils import _xml
 from ansible_collections.strata.libvirt.plugins.module_utils._domain import hostkeys
 from ansible_collections.strata.libvirt.plugins.module_utils._domain.facts import domain_facts
 from ansible_collections.strata.libvirt.plugins.module_utils._domain.read import read_domain_state
+from ansible_collections.strata.libvirt.plugins.module_utils._snapshot.read import read_snapshots
 
 try:
     import libvirt_qemu
@@ -48,6 +49,7 @@ def argument_spec():
         ip_source=dict(type='str', default='lease', choices=list(IP_SOURCES)),
         guest_agent=dict(type='bool', default=False),
         host_keys=dict(type='bool', default=False),
+        snapshots=dict(type='bool', default=False),
         state_dir=dict(type='path'),
         lock_timeout=dict(type='int'),
         adopt=dict(type='bool'),
@@ -64,7 +66,7 @@ def desired_from_params(params):
         _validate.name(params['cluster'], 'cluster')
     return {'names': names, 'owned_only': bool(params.get('owned_only')), 'cluster': params.get('cluster'),
             'ip_source': params.get('ip_source') or 'lease', 'guest_agent': bool(params.get('guest_agent')),
-            'host_keys': bool(params.get('host_keys'))}
+            'host_keys': bool(params.get('host_keys')), 'snapshots': bool(params.get('snapshots'))}
 
 
 def select(domains, names=None, owned_only=False, cluster=None):
@@ -142,11 +144,13 @@ def qemu_uptime(name, uri, now=None, proc='/proc', pid_dirs=PID_DIRS):
     return None
 
 
-def domain_info(conn, uri, dom, ip_source='lease', guest_agent=False, host_keys=False):
+def domain_info(conn, uri, dom, ip_source='lease', guest_agent=False, host_keys=False, snapshots=False):
     """Facts of one domain, as strata.libvirt.domain reports them, plus run-time facts."""
     name = dom.name()
     facts = domain_facts(read_domain_state(conn, name, dom))
     facts.update(addresses=[], ip_source=None, uptime_seconds=None, agent=None)
+    if snapshots:
+        facts['snapshots'] = read_snapshots(dom, name)
     for iface in facts['interfaces']:
         iface['addresses'] = []
     if host_keys:
@@ -188,7 +192,7 @@ def run_info(module):
                     continue  # undefined while we looked
             chosen = select(owners, query['names'], query['owned_only'], query['cluster'])
             domains = [domain_info(ctx.conn, ctx.uri, doms[dom_name], query['ip_source'], query['guest_agent'],
-                                   query['host_keys'])
+                                   query['host_keys'], query['snapshots'])
                        for dom_name in chosen]
             missing = sorted(set(query['names'] or []) - set(doms))
     except StrataError as exc:
