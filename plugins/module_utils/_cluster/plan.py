@@ -39,6 +39,7 @@ from ansible_collections.strata.libvirt.plugins.module_utils._cluster import hos
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import keyfile
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import networks as _networks
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import params
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import smoke as _smoke
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import vms as _vms
 from ansible_collections.strata.libvirt.plugins.module_utils._image import cache as _image_cache
 
@@ -194,6 +195,7 @@ def build(cluster, image_map, options=None):
     scope = _vms.Scope(found, cluster, image_map, options, top['name'], top['domain_prefix'], top['networks'], images,
                        login_user, top['tb_cache'], top['console_log_dir'], top['user_data'], top['pool']['name'])
     vms = _vms.resolve_all(scope, raw_vms)
+    smoke = _smoke.resolve(found, cluster, raw_vms, vms, options)
     if d.flag(found, cluster.get('secure_boot'), 'secure_boot', False) and not any(vm['firmware'] == 'uefi' for vm in vms):
         found.add('secure_boot: needs firmware uefi (no VM has it)')
     tiers, startup_vms = _ordering(found, vms, top['domain_prefix'])
@@ -221,7 +223,7 @@ def build(cluster, image_map, options=None):
                   memory_mib=sum(vm['memory_mib'] or 0 for vm in vms),
                   disk_bytes=sum((vm['disk_bytes'] or 0) + sum(disk['capacity'] or 0 for disk in vm['data_disks'])
                                  for vm in vms),
-                  network_hosts=[host for net in public for host in net['hosts']])
+                  network_hosts=[host for net in public for host in net['hosts']], smoke=smoke)
     result['key_problems'] = [] if result['ssh_public_keys'] else [d.NO_KEY]
     if options.get('require_keys', True):
         for text in result['key_problems']:
@@ -244,7 +246,7 @@ def _with_params(result, problems):
         result['params'] = params.module_params(result)
         checked = result['params'] if result.get('type') in ('kvm', 'qemu') else \
             params.module_params(dict(result, type='qemu'))
-        result['params_problems'] = params.check(checked)
+        result['params_problems'] = params.check(checked) + _smoke.module_problems(result.get('smoke') or [], result.get('uri'))
     result['problems'] = list(problems) + [p for p in result['params_problems'] if p not in problems]
 
 

@@ -13,6 +13,7 @@ import datetime
 from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster.definition import as_list as _as_list
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import smoke as _smoke
 
 
 def _parse_at(text):
@@ -37,6 +38,8 @@ def summary(cluster_plan, startup_results=None, check_mode=False, orphaned=None,
     `results` list or single results). 'ready after' counts from the start of the first tier.
     orphaned: the cluster's domains that the definition no longer names, shown as orphaned (pruned: removed, or in
     check mode to be removed).
+    cluster_plan['smoke_results'], when there: the registered results of the smoke tests (the role's smoke.yml), a
+    table of their own after the VMs (VM, smoke test, result).
     """
     per_vm = {}
     began = []
@@ -80,4 +83,6 @@ def summary(cluster_plan, startup_results=None, check_mode=False, orphaned=None,
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ['  '.join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
     lines.insert(1, '  '.join('-' * w for w in widths))
+    if cluster_plan.get('smoke_results') is not None:
+        lines.extend(_smoke.table(cluster_plan['smoke_results']))
     return lines
