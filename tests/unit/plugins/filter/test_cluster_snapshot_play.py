@@ -16,6 +16,7 @@ import pytest
 
 from ansible_collections.strata.libvirt.plugins.module_utils import _ownership
 from ansible_collections.strata.libvirt.tests.unit.plugins.filter.playbook import run_playbook
+from ansible_collections.strata.libvirt.tests.unit.plugins.filter.test_plan_once import walk_playbook
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec('libvirt') is None, reason='libvirt-python is not installed')
 
@@ -164,3 +165,22 @@ def test_every_refusal_and_missing_domain_before_any_change(tmp_path):
     assert problems[3] == "VM ut-db (VM db): domain 'ut-db': an internal snapshot is kept inside the disks, and only qcow2 disks can hold one; not vdb (raw)"
     assert deleted['summary'][1:] == ['nothing to do: no VM has it', 'ut-gw (VM gw): did not have it',
                                       'ut-db (VM db): did not have it', 'ut-web (VM web): no domain, skipped']
+
+
+def test_the_playbook_builds_the_plan_once():
+    walk = walk_playbook('snapshot')
+    assert len(walk.builds) == 1 and walk.builds[0].startswith('roles/cluster/tasks/plan.yml'), walk.builds
+
+
+def test_the_playbook_maps_its_extra_vars(tmp_path):
+    base = variables(tmp_path, domain('ut-gw', running=True, snapshots=['base']), domain('ut-db'))
+    base.update(strata_hypervisors='localhost', ansible_connection='local')
+    play_text = '- ansible.builtin.import_playbook: strata.libvirt.snapshot\n'
+    listed = run_playbook(tmp_path, play_text, base, '-e', 'action=list', '-e', 'snapshot=base')
+    assert listed.returncode == 0, listed.stdout[-4000:]
+    assert "\"Cluster ut: the snapshot 'base' of each VM\"," in listed.stdout
+    assert '"ut-gw (VM gw) [running]: base (2025-12-02T10:12:03Z, shut off, disks only)",' in listed.stdout
+    assert '"ut-web (VM web): no domain"' in listed.stdout and 'changed=0' in listed.stdout
+    wrong = run_playbook(tmp_path, play_text, base, '-e', 'action=destroy', '-e', 'snapshot=base')
+    assert wrong.returncode != 0
+    assert 'value of cluster_snapshot_action must be one of: create, revert, delete, list, got: destroy' in wrong.stdout
