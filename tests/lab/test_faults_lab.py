@@ -62,6 +62,29 @@ def image_map(source=HTTP + '/strata-debian-12.qcow2'):
             'images': {'lab': {'source': source, 'checksum': 'sha256:%s/SHA256SUMS' % HTTP, 'login_user': 'strata'}}}
 
 
+def startup_log_path(name):
+    return '/var/log/strata-libvirt-%s-startup.log' % name
+
+
+def startup_log(name, since=None):
+    """The lines of the last run in cluster name's startup log, or of every run after offset since (its size)."""
+    with open(startup_log_path(name)) as handle:
+        handle.seek(since or 0)
+        lines = handle.read().splitlines()
+    if since is not None:
+        return lines
+    runs = [index for index, line in enumerate(lines) if 'strata.libvirt.startup: state=' in line]
+    return lines[runs[-1]:] if runs else lines
+
+
+def first(lines, *needles):
+    """The index of the first line with every needle."""
+    for index, line in enumerate(lines):
+        if all(needle in line for needle in needles):
+            return index
+    raise AssertionError('no line with %s in the startup log:\n%s' % (needles, '\n'.join(lines)))
+
+
 def work_dir(name):
     """A fresh work directory of the lab with an inventory whose hypervisor is this host (its group_vars empty)."""
     selftest.lab_env()

@@ -12,7 +12,7 @@ address; libvirt's `default` network stands in for the distribution's own. Clust
   db    the same, with UEFI firmware and two data disks
 The tests run in file order and share the guests: provision (edge ready before app and db start; from app, the
 br-lan address answers through edge and edge's LAN address serves HTTP; db sees its disks and booted UEFI), a second
-run changed=0, --check --diff of a NIC added to app (a change with restart_required, nothing changed), unprovision
+run changed=0, a snapshot of the cluster refused for db (UEFI) before any change, --check --diff of a NIC added to app (a change with restart_required, nothing changed), unprovision
 (br-lan and the default network untouched; disks and NVRAM gone).
 """
 
@@ -157,28 +157,13 @@ def lab():
     shutil.rmtree(work, ignore_errors=True)
 
 
-def startup_log():
-    """The lines of the startup log's last run."""
-    with open('/var/log/strata-libvirt-%s-startup.log' % NAME) as handle:
-        lines = handle.read().splitlines()
-    runs = [index for index, line in enumerate(lines) if 'strata.libvirt.startup: state=' in line]
-    return lines[runs[-1]:] if runs else lines
-
-
-def first(lines, *needles):
-    for index, line in enumerate(lines):
-        if all(needle in line for needle in needles):
-            return index
-    raise AssertionError('no line with %s in the startup log:\n%s' % (needles, '\n'.join(lines)))
-
-
 def test_provision_the_homelab_in_order_and_look_from_inside(lab):
     proc = faults.run(lab, os.path.join(lab['work'], 'check.yml'))
     assert proc.returncode == 0
-    lines = startup_log()
-    edge_ready = first(lines, NAME + '-edge: ready')
+    lines = faults.startup_log(NAME)
+    edge_ready = faults.first(lines, NAME + '-edge: ready')
     for vm in ('app', 'db'):
-        started = first(lines, '%s-%s: start issued' % (NAME, vm))
+        started = faults.first(lines, '%s-%s: start issued' % (NAME, vm))
         print('PROOF (startup log) %s start at line %d: %s; edge ready at line %d: %s'
               % (vm, started, lines[started], edge_ready, lines[edge_ready]))
         assert edge_ready < started
@@ -204,6 +189,15 @@ def test_second_run_changes_nothing(lab):
     assert proc.returncode == 0
     recap = [line for line in proc.stdout.splitlines() if line.startswith('localhost')]
     assert recap and 'changed=0' in recap[-1], recap
+
+
+def test_a_snapshot_of_the_cluster_is_refused_for_its_uefi_vm_before_any_change(lab):
+    conn = lab['conn']
+    proc = faults.run(lab, 'snapshot', '-e', 'snapshot=base', '-e', 'action=create')
+    assert proc.returncode != 0 and faults.has(proc.stdout, NAME + '-db', 'pflash')
+    for vm in ('edge', 'app', 'db'):
+        domain = conn.lookupByName('%s-%s' % (NAME, vm))
+        assert domain.isActive() and domain.listAllSnapshots() == []
 
 
 def test_check_diff_of_an_added_nic_says_restart_required(lab):
