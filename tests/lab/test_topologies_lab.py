@@ -12,8 +12,9 @@ address; libvirt's `default` network stands in for the distribution's own. Clust
   db    the same, with UEFI firmware and two data disks
 The tests run in file order and share the guests: provision (edge ready before app and db start; from app, the
 br-lan address answers through edge and edge's LAN address serves HTTP; db sees its disks and booted UEFI), a second
-run changed=0, a snapshot of the cluster refused for db (UEFI) before any change, --check --diff of a NIC added to app (a change with restart_required, nothing changed), unprovision
-(br-lan and the default network untouched; disks and NVRAM gone).
+run changed=0, a snapshot of the cluster refused for db (UEFI) before any change, --check --diff of a NIC added to
+app (a change with restart_required, nothing changed), unprovision (br-lan and the default network untouched; disks
+and NVRAM gone).
 """
 
 import os
