@@ -581,6 +581,8 @@ def validate(spec, where):
                     raise ValueError('empty')
             except ValueError as exc:
                 raise StrataError('%s.command: cannot split %r: %s' % (where, out['command'], exc))
+        elif not (isinstance(out['command'], list) and all(isinstance(part, (str, int, float)) for part in out['command'])):
+            raise StrataError('%s.command: must be a string or a list of arguments, got %r' % (where, out['command']))
     if out.get('key_file') and not out.get('user'):
         raise StrataError('%s: key_file is set but user is not' % where)
     return out

@@ -97,6 +97,8 @@ def test_find_cycle_none_for_a_dag():
     ({'type': 'cloud_init', 'via': 'serial'}, "use 'agent' or 'ssh'"),
     ({'type': 'command'}, 'a command probe needs a command'),
     ({'type': 'command', 'command': 'echo "unterminated'}, 'cannot split'),
+    ({'type': 'command', 'command': 5}, 'command: must be a string or a list of arguments, got 5'),
+    ({'type': 'command', 'command': ['echo', {'a': 1}]}, 'command: must be a string or a list of arguments'),
     ({'type': 'ping'}, "unknown probe type 'ping'"),
     ({'type': 'ssh', 'key_file': '/k'}, 'key_file is set but user is not'),
     ({'type': 'agent', 'interval': 0}, 'interval: must be greater than 0'),
