@@ -1,0 +1,149 @@
+# -*- coding: utf-8 -*-
+# Copyright: strata.libvirt developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The targets of a run, evaluated from its results: the seed pairs and their projection to KVM hardware."""
+
+from __future__ import annotations
+
+from .util import KVM_BOOT_S, human, median, rnd
+
+
+def target(name, value, bound, met, detail):
+    return {'target': name, 'value': value, 'bound': bound, 'met': met, 'detail': detail}
+
+
+def seed_pairs(results):
+    """The (ours cold, seed method) pairs of a run: the ours and seed phases' own pair, then the --pairs ones."""
+    p = results['phases']
+    ours, seed = p.get('ours') or {}, p.get('seed') or {}
+    pairs = []
+    if (ours.get('cold') or {}).get('wall_s') and seed.get('all_ready_s'):
+        pairs.append({'ours_cold': ours['cold'], 'seed': seed, 'order': ['ours', 'seed']})
+    pairs += [pair for pair in p.get('pairs') or []
+              if (pair.get('ours_cold') or {}).get('wall_s') and (pair.get('seed') or {}).get('all_ready_s')]
+    return pairs
+
+
+def project_pair(results, cold, seed):
+    """The seed comparison on KVM hardware, estimated from one pair's own breakdown (issue 7: here guests run
+    under TCG, so their boot dominates both). Every guest-bound phase (boots and probes, and virt-customize,
+    which boots a libguestfs appliance) is scaled by k = kvm_boot / the measured TCG floor of one VM; the
+    host-side phases (download, copies, libvirt calls, module runs) and the seed's fixed 10 s pause stay."""
+    floor = results['phases'].get('floor') or {}
+    phases = dict(seed.get('phases') or [])
+    if not (floor.get('floor_1_s') and cold.get('startup_s') is not None and seed.get('all_ready_s') and phases):
+        return None
+    kvm_boot = results['options'].get('kvm_boot') or KVM_BOOT_S
+    k = kvm_boot / floor['floor_1_s']
+    customize = phases.get('virt-customize per VM', 0.0)
+    pause = phases.get('fixed pause', 0.0)
+    boot = pause + phases.get('wait for SSH (port 22, one VM after another)', 0.0) + phases.get('SSH login after the playbook', 0.0)
+    seed_host = seed['all_ready_s'] - customize - boot
+    seed_kvm = seed_host + k * customize + max(pause, k * boot)
+    ours_host, ours_guest = cold['wall_s'] - cold['startup_s'], cold['startup_s']
+    ours_kvm = ours_host + k * ours_guest
+    out = {'assumed_kvm_boot_s': kvm_boot, 'k': rnd(k, 3),
+           'seed': {'host_side_s': rnd(seed_host, 1), 'customize_s': rnd(customize, 1), 'boot_s': rnd(boot, 1),
+                    'kvm_s': rnd(seed_kvm, 1)},
+           'ours_cold': {'host_side_s': rnd(ours_host, 1), 'startup_s': rnd(ours_guest, 1), 'kvm_s': rnd(ours_kvm, 1)},
+           'ratio_tcg': rnd(seed['all_ready_s'] / cold['wall_s'], 2), 'ratio_kvm': rnd(seed_kvm / ours_kvm, 2)}
+    # The scaling above keeps this host's contention: 3 or 4 guests sharing 2 cores boot 2-3x slower than one
+    # alone, and that factor is scaled down with everything else. A KVM host usually has a core for each vCPU,
+    # and there VMs started together boot in about the time one does. So, second estimate: each group of VMs
+    # started together (ours: a tier; the seed method: all of them) takes one KVM boot times how much slower it
+    # was here than plain libvirt's group of the same size, measured in this run.
+    gated = [r for r in floor.get('runs_n_tiers') or [] if r.get('tier0_s') and r.get('tier1_s')]
+    tiers = [t.get('seconds') for t in cold.get('tiers') or []]
+    if floor.get('floor_n_s') and len(gated) and len(tiers) == 2 and None not in tiers:
+        floor_tiers = (median([r['tier0_s'] for r in gated]), median([r['tier1_s'] for r in gated]))
+        ours_groups = [kvm_boot * t / f for t, f in zip(tiers, floor_tiers)]
+        ours_kvm2 = ours_host + (ours_guest - sum(tiers)) * k + sum(ours_groups)
+        seed_group = kvm_boot * boot / floor['floor_n_s']
+        seed_kvm2 = seed_host + k * customize + max(pause, seed_group)
+        out['core_per_vcpu'] = {
+            'ours_tiers_s': [rnd(t, 1) for t in tiers], 'floor_tiers_s': [rnd(f, 1) for f in floor_tiers],
+            'ours_kvm_s': rnd(ours_kvm2, 1), 'seed_boot_vs_floor_n': rnd(boot / floor['floor_n_s'], 2),
+            'seed_kvm_s': rnd(seed_kvm2, 1), 'ratio_kvm': rnd(seed_kvm2 / ours_kvm2, 2)}
+    return out
+
+
+def median_pair(pairs):
+    """The pair whose ratio is the median one (the lower middle one for an even count)."""
+    ranked = sorted(pairs, key=lambda pair: pair['seed']['all_ready_s'] / pair['ours_cold']['wall_s'])
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def evaluate(results):
+    p = results['phases']
+    floor, ours, noop, disk, seed, scale = (p.get(k) or {} for k in ('floor', 'ours', 'noop', 'disk', 'seed', 'scale'))
+    targets = []
+    if ours.get('warm_s') and floor.get('floor_n_s'):
+        bound = 1.25 * floor['floor_n_s'] + max(floor.get('tier_gating_s') or 0, 0)
+        targets.append(target(
+            'warm provision of %d VMs <= 1.25x floor-for-%d + tier gating' % (ours['n'], ours['n']), ours['warm_s'],
+            rnd(bound), ours['warm_s'] <= bound,
+            'warm %.1f s; floor for %d at once %.1f s, tier gating %.1f s (plain libvirt in the same 2 tiers: %.1f s); '
+            'ratio to the gated floor %.2fx' % (ours['warm_s'], ours['n'], floor['floor_n_s'], floor.get('tier_gating_s') or 0,
+                                                floor.get('floor_n_tiers_s') or 0,
+                                                ours['warm_s'] / (floor.get('floor_n_tiers_s') or floor['floor_n_s']))))
+    pairs = seed_pairs(results)
+    if pairs:
+        for pair in pairs:
+            pair['ratio'] = rnd(pair['seed']['all_ready_s'] / pair['ours_cold']['wall_s'], 3)
+            pair['kvm_projection'] = project_pair(results, pair['ours_cold'], pair['seed'])
+        ratio = median([pair['ratio'] for pair in pairs])
+        mid = median_pair(pairs)
+        proj = results['kvm_projection'] = mid['kvm_projection']
+        kvm = [pair['kvm_projection']['ratio_kvm'] for pair in pairs if pair['kvm_projection']]
+        kvm2 = [pair['kvm_projection']['core_per_vcpu']['ratio_kvm'] for pair in pairs
+                if (pair['kvm_projection'] or {}).get('core_per_vcpu')]
+        warm_ratio = (mid['seed']['all_ready_s'] - dict(mid['seed'].get('phases', [])).get('download (get_url + SHA512SUMS)', 0)) \
+            / ours['warm_s'] if ours.get('warm_s') else None
+        targets.append(target(
+            '>= 1.8x faster than the seed method (%d VMs, from nothing)' % seed['n'], rnd(ratio, 2), 1.8, ratio >= 1.8,
+            '%sseed method %.1f s vs ours cold %.1f s (both download the image); without the download vs ours warm: %sx%s'
+            % ('median of %d pairs, each run one right after the other (%s); the median pair: '
+               % (len(pairs), ', '.join('%.2fx' % pair['ratio'] for pair in pairs)) if len(pairs) > 1 else '',
+               mid['seed']['all_ready_s'], mid['ours_cold']['wall_s'], rnd(warm_ratio, 2),
+               '' if not proj else
+               '; projected to KVM (one VM boots in %s s there, assumed; guest-bound phases x%s): seed %s s '
+               '(host side %s, customize %s, boot %s) vs ours %s s (host side %s, startup %s): %sx%s'
+               % (proj['assumed_kvm_boot_s'], proj['k'], proj['seed']['kvm_s'], proj['seed']['host_side_s'],
+                  proj['seed']['customize_s'], proj['seed']['boot_s'], proj['ours_cold']['kvm_s'],
+                  proj['ours_cold']['host_side_s'], proj['ours_cold']['startup_s'], proj['ratio_kvm'],
+                  ' (the pairs: %s; median %sx)' % (', '.join('%.2fx' % r for r in kvm), rnd(median(kvm), 2))
+                  if len(kvm) > 1 else '')
+               + ('' if not (proj or {}).get('core_per_vcpu') else
+                  '; with a core per vCPU (VMs started together boot in one KVM boot, times their slowdown against '
+                  'plain libvirt here): seed %s s vs ours %s s: %sx%s'
+                  % (proj['core_per_vcpu']['seed_kvm_s'], proj['core_per_vcpu']['ours_kvm_s'], proj['core_per_vcpu']['ratio_kvm'],
+                     ' (the pairs: %s; median %sx)' % (', '.join('%.2fx' % r for r in kvm2), rnd(median(kvm2), 2))
+                     if len(kvm2) > 1 else '')))))
+    if noop.get('noop_s') is not None and noop.get('ping_s') is not None:
+        bound = 1.5 * noop['ping_s'] + 10
+        met = noop['changed'] == 0 and noop['noop_s'] <= bound
+        targets.append(target('no-op re-run: changed=0 and <= 1.5x ping floor + 10 s', noop['noop_s'], rnd(bound), met,
+                              'changed=%s, no-op %.1f s, ping play over the same VMs %.1f s'
+                              % (noop['changed'], noop['noop_s'], noop['ping_s'])))
+    if disk.get('ratio') is not None:
+        targets.append(target('disk of %d VMs <= 1.2x one base image' % (ours.get('n') or 0), disk['ratio'], 1.2,
+                              disk['ratio'] <= 1.2,
+                              'cluster volumes %s vs base image %s' % (human(disk['cluster_volumes_bytes']),
+                                                                       human(disk['base_image_bytes']))))
+    points = dict((pt['n'], pt) for pt in scale.get('points', []))
+    if points.get(12, {}).get('ours_s') is not None:
+        pt = points[12]
+        all_ready = pt.get('ours_ready') == 12 and not pt.get('ours_failed')
+        targets.append(target('12 VMs on %d cores all ready with the start limit' % results['machine']['cores'],
+                              pt.get('ours_ready'), 12, all_ready,
+                              'max_parallel %s (%s booting at most), %s s; plain libvirt starting all 12 at once: %s of 12 '
+                              'ready within %s s' % (pt.get('max_parallel'), pt.get('peak_booting'), pt['ours_s'],
+                                                     pt.get('floor_ready'), results['options'].get('boot_timeout'))))
+    if points.get(4, {}).get('ours_s') and points.get(12, {}).get('ours_s'):
+        ratio = points[12]['ours_s'] / points[4]['ours_s']
+        floor_ratio = (points[12]['floor_s'] / points[4]['floor_s']) if points[12].get('floor_s') and points[4].get('floor_s') else None
+        targets.append(target('12 VMs <= 2.5x the time of 4', rnd(ratio, 2), 2.5, ratio <= 2.5,
+                              'ours 12: %.1f s, 4: %.1f s; the plain-libvirt floor itself scales %sx'
+                              % (points[12]['ours_s'], points[4]['ours_s'], rnd(floor_ratio, 2))))
+    results['targets'] = targets
+    return targets

@@ -1,0 +1,197 @@
+# -*- coding: utf-8 -*-
+# Copyright: strata.libvirt developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A run's results written out: the Markdown report, the plot, the summary, and --report (a saved run
+evaluated again, nothing measured)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from .evaluate import evaluate, seed_pairs
+from .events import fill_tier_seconds
+from .util import human, log
+
+
+def markdown(results):
+    m = results['machine']
+    lines = ['# strata.libvirt benchmark, %s' % results['date'], '',
+             'Machine: %s, %d cores (%s), %.1f GiB, kernel %s; guests: %s (%s). Load average at start: %s.'
+             % (m['hostname'], m['cores'], m['cpu_model'], m['memory_gib'], m['kernel'], m['virtualisation'], m['kvm_note'],
+                ' '.join('%.2f' % x for x in m['loadavg_at_start'])), '']
+    busy = [q for q in results['quiet'] if not q['quiet']]
+    busy_text = ', '.join('%s (cpu %.0f%%, other guests: %s)' % (q['phase'], q['cpu_busy'] * 100, ', '.join(q['foreign_domains']) or 'none')
+                          for q in busy)
+    lines.append('Quiet machine before every phase: %s.' % ('yes' if not busy else 'NO, busy before ' + busy_text))
+    lines += ['', '## Targets', '', '| target | value | bound | result | detail |', '|---|---|---|---|---|']
+    for t in results.get('targets', []):
+        lines.append('| %s | %s | %s | **%s** | %s |' % (t['target'], t['value'], t['bound'], 'met' if t['met'] else 'MISSED',
+                                                         t['detail']))
+    if not results.get('targets'):
+        lines.append('| (no target measured in this run) | | | | |')
+    p = results['phases']
+    lines += ['', '## Measurements (seconds, wall clock, same run)', '', '| measurement | value |', '|---|---|']
+
+    def row(label, value):
+        if value is not None:
+            lines.append('| %s | %s |' % (label, ' '.join(str(value).split()).replace('|', '/')))
+    floor = p.get('floor', {})
+    row('floor: 1 VM start -> SSH login (median of %d: %s)' % (len(floor.get('runs_1', [])), floor.get('runs_1')),
+        floor.get('floor_1_s'))
+    row('floor: %s VMs at once -> all SSH logins' % floor.get('n'), floor.get('floor_n_s'))
+    row('floor: %s VMs in the 2 tiers (1, then %s)' % (floor.get('n'), (floor.get('n') or 1) - 1), floor.get('floor_n_tiers_s'))
+    row('floor: slowest guest ACPI shutdown (all at once)', floor.get('acpi_shutdown_slowest_s'))
+    ours = p.get('ours', {})
+    if ours.get('cold'):
+        row('ours cold: provision %d VMs (download included) -> all ready' % ours['n'], ours['cold']['wall_s'])
+    row('ours warm: provision %s VMs -> all ready (median of %d)' % (ours.get('n'), len(ours.get('warm_runs', []))),
+        ours.get('warm_s'))
+    if ours.get('warm'):
+        row('ours warm: startup tasks (boot + probes) / everything else', '%s / %s' % (ours['warm']['startup_s'],
+                                                                                       ours['warm']['outside_startup_s']))
+    noop = p.get('noop', {})
+    row('no-op re-run of provision (changed=%s)' % noop.get('changed'), noop.get('noop_s'))
+    row('ping play over the same VMs', noop.get('ping_s'))
+    disk = p.get('disk', {})
+    if disk:
+        row('disk: cluster volumes / one base image',
+            '%s / %s = %sx' % (human(disk['cluster_volumes_bytes']), human(disk['base_image_bytes']), disk['ratio']))
+        row('disk: the image cache (outside the pool, shared by clusters)', human(disk.get('image_cache_bytes')))
+    row('unprovision (median) / its ordered-shutdown task', '%s / %s' % (ours.get('unprovision_s'), ours.get('unprovision_stop_s'))
+        if ours.get('unprovision_s') else None)
+    if ours.get('unprovision_s') and floor.get('acpi_shutdown_slowest_s'):
+        row('unprovision / slowest ACPI shutdown', '%.2fx' % (ours['unprovision_s'] / floor['acpi_shutdown_slowest_s']))
+    seed = p.get('seed', {})
+    row('seed method: %s VMs -> all SSH logins' % seed.get('n'), seed.get('all_ready_s'))
+    if seed.get('disk_bytes'):
+        row('seed method: disk (download + full copies)', human(seed['disk_bytes']))
+    if seed.get('customize'):
+        row('seed method: customisation', seed['customize'])
+    pairs = seed_pairs(results)
+    if len(pairs) > 1:
+        for index, pair in enumerate(pairs):
+            row('pair %d (%s first): seed method / ours cold' % (index + 1, pair['order'][0]),
+                '%s / %s = %.2fx' % (pair['seed']['all_ready_s'], pair['ours_cold']['wall_s'],
+                                     pair['seed']['all_ready_s'] / pair['ours_cold']['wall_s']))
+    proj = results.get('kvm_projection')
+    if proj:
+        row('seed vs ours cold, projected to KVM (one VM boots to SSH in %s s there, assumed; guest-bound phases x%s)'
+            % (proj['assumed_kvm_boot_s'], proj['k']),
+            'seed %s s (host side %s + customize %s + boot %s, scaled) / ours %s s (host side %s + startup %s, scaled) = %sx'
+            % (proj['seed']['kvm_s'], proj['seed']['host_side_s'], proj['seed']['customize_s'], proj['seed']['boot_s'],
+               proj['ours_cold']['kvm_s'], proj['ours_cold']['host_side_s'], proj['ours_cold']['startup_s'], proj['ratio_kvm']))
+        cpv = proj.get('core_per_vcpu')
+        if cpv:
+            row('the same with a core per vCPU (a group of VMs started together boots in one KVM boot, times its '
+                'slowdown against plain libvirt\'s group of that size here)',
+                'seed %s s (its 4 at once %sx the floor) / ours %s s (tiers %s s against the floor\'s %s s) = %sx'
+                % (cpv['seed_kvm_s'], cpv['seed_boot_vs_floor_n'], cpv['ours_kvm_s'],
+                   ' + '.join(str(t) for t in cpv['ours_tiers_s']), ' + '.join(str(t) for t in cpv['floor_tiers_s']),
+                   cpv['ratio_kvm']))
+    for pt in [pt for pt in p.get('scale', {}).get('points', []) if pt.get('ours_s') or pt.get('floor_s')]:
+        row('scale %d VMs (256 MiB, one tier): ours (max_parallel %s, at most %s booting; %s of %d ready) / plain libvirt, '
+            'all started at once (%s of %d ready within %s s)'
+            % (pt['n'], pt.get('max_parallel') or 'none', pt.get('peak_booting') or '-', pt.get('ours_ready', '-'), pt['n'],
+               pt.get('floor_ready', '-'), pt['n'], results['options'].get('boot_timeout')),
+            '%s / %s (%sx)' % (pt.get('ours_s'), pt.get('floor_s') if pt.get('floor_s') else 'not all ready', pt.get('ratio')))
+    for title, phases in (('ours cold', ours.get('cold', {}).get('phases')), ('ours warm', ours.get('warm', {}).get('phases')),
+                          ('ours no-op re-run', noop.get('profile')), ('seed method', seed.get('phases')),
+                          ('unprovision', (ours.get('unprovision') or [{}])[0].get('phases') if ours.get('unprovision') else None)):
+        if phases:
+            lines += ['', '### Per phase: %s' % title, '', '| phase | s |', '|---|---|']
+            lines += ['| %s | %s |' % (name, secs) for name, secs in phases]
+    if results['errors']:
+        lines += ['', '## Errors', '']
+        lines += ['- %s: %s' % (e['phase'], e['error'].splitlines()[0][:400]) for e in results['errors']]
+    if results['notes']:
+        lines += ['', '## Notes', ''] + ['- %s' % n for n in results['notes']]
+    return '\n'.join(lines) + '\n'
+
+
+def plot(results, path):
+    try:
+        import matplotlib  # pylint: disable=import-outside-toplevel
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return 'matplotlib is missing (bench/run installs it into .venv)'
+    p = results['phases']
+    bars = []
+    floor, ours, seed, noop = p.get('floor', {}), p.get('ours', {}), p.get('seed', {}), p.get('noop', {})
+    for label, value in (('floor 1 VM', floor.get('floor_1_s')), ('floor %s at once' % floor.get('n'), floor.get('floor_n_s')),
+                         ('floor %s in tiers' % floor.get('n'), floor.get('floor_n_tiers_s')),
+                         ('ours warm', ours.get('warm_s')), ('ours cold', (ours.get('cold') or {}).get('wall_s')),
+                         ('seed method', seed.get('all_ready_s')), ('no-op re-run', noop.get('noop_s')),
+                         ('ping floor', noop.get('ping_s')), ('unprovision', ours.get('unprovision_s'))):
+        if value is not None:
+            bars.append((label, value))
+    points = [pt for pt in p.get('scale', {}).get('points', []) if pt.get('ours_s') or pt.get('floor_s')]
+    fig, axes = plt.subplots(1, 2 if points else 1, figsize=(13 if points else 8, 5), squeeze=False)
+    ax = axes[0][0]
+    if bars:
+        ax.barh([b[0] for b in bars][::-1], [b[1] for b in bars][::-1], color='#4c72b0')
+        for index, (_label, value) in enumerate(bars[::-1]):
+            ax.text(value, index, ' %.1f s' % value, va='center', fontsize=8)
+    ax.set_xlabel('seconds (wall clock)')
+    ax.set_title('%s VMs, %s, %d cores' % (ours.get('n') or floor.get('n') or '-', results['machine']['virtualisation'],
+                                           results['machine']['cores']))
+    if points:
+        ax2 = axes[0][1]
+        ax2.plot([pt['n'] for pt in points], [pt.get('ours_s') for pt in points], 'o-', label='ours (provision)')
+        ax2.plot([pt['n'] for pt in points], [pt.get('floor_s') for pt in points], 's--', label='plain libvirt floor')
+        ax2.set_xlabel('VMs (256 MiB, one tier)')
+        ax2.set_ylabel('seconds to all ready')
+        ax2.set_title('scale')
+        ax2.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return None
+
+
+def summary_text(results, md_path, json_path, png_path):
+    lines = ['', '==== strata.libvirt benchmark summary (%s) ====' % results['date']]
+    m = results['machine']
+    lines.append('machine: %d cores, %s; load average at start %s; quiet: %s'
+                 % (m['cores'], m['virtualisation'], ' '.join('%.2f' % x for x in m['loadavg_at_start']),
+                    'yes' if all(q['quiet'] for q in results['quiet']) else 'NO (see the report)'))
+    for t in results.get('targets', []):
+        lines.append('[%s] %s: %s (bound %s) -- %s' % ('met' if t['met'] else 'MISSED', t['target'], t['value'], t['bound'],
+                                                       t['detail']))
+    for err in results['errors']:
+        lines.append('[error] %s: %s' % (err['phase'], err['error'].splitlines()[0][:300]))
+    lines.append('results: %s, %s%s' % (json_path, md_path, ', ' + png_path if png_path else ''))
+    return '\n'.join(lines)
+
+
+def write_results(results, base, no_plot):
+    """Evaluate the targets, write BASE.json, .md and .png, print the report and the summary."""
+    evaluate(results)
+    os.makedirs(os.path.dirname(base), exist_ok=True)
+    json_path, md_path, png_path = base + '.json', base + '.md', base + '.png'
+    with open(json_path, 'w', encoding='utf-8') as handle:
+        json.dump(results, handle, indent=2, default=str)
+        handle.write('\n')
+    with open(md_path, 'w', encoding='utf-8') as handle:
+        handle.write(markdown(results))
+    if no_plot:
+        png_path = None
+    else:
+        problem = plot(results, png_path)
+        if problem:
+            log('no plot: %s' % problem)
+            png_path = None
+    print(markdown(results))
+    print(summary_text(results, md_path, json_path, png_path))
+
+
+def report(args):
+    """--report FILE.json: the targets, the Markdown table and the plot again from a run's saved results
+    (after a change of the report itself; nothing is measured)."""
+    with open(args.report, encoding='utf-8') as handle:
+        results = json.load(handle)
+    results.setdefault('options', {})['kvm_boot'] = args.kvm_boot
+    fill_tier_seconds(results)
+    write_results(results, os.path.splitext(args.report)[0], args.no_plot)
+    return 1 if results.get('errors') else 0
