@@ -144,7 +144,10 @@ def test_reverse_shutdown_order_and_idempotence(hv, define, tmp_path):
     down = engine(hv, tmp_path, vms=VMS, state='stopped', grace=5).run()
     # by edges: su-web (tier 2) needs su-gw and su-app1, su-app2 only su-gw; so su-web and su-app2 stop first, together
     assert check['plan']['schedule']['stop_waves'] == [['su-web', 'su-app2'], ['su-app1'], ['su-gw']]
-    assert down['changed'] and set(down['stopped'][:2]) == {'su-web', 'su-app2'} and down['stopped'][-1] == 'su-gw'
+    # 'stopped' lists the VMs as the engine saw them go, so su-app1 may be seen in the same poll as su-app2: the order
+    # the edges ask for is in the events below
+    assert down['changed'] and sorted(down['stopped']) == ['su-app1', 'su-app2', 'su-gw', 'su-web']
+    assert down['stopped'][-1] == 'su-gw' and down['stopped'].index('su-web') < down['stopped'].index('su-app1')
     assert down['forced'] == []
     assert event_t(down, 'su-app2', 'shutdown requested') <= event_t(down, 'su-web', 'stopped')
     assert event_t(down, 'su-app1', 'shutdown requested') >= event_t(down, 'su-web', 'stopped')
