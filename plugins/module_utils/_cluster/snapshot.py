@@ -101,6 +101,11 @@ def _refused(result):
     return bool(result.get('failed')) or ('actions' not in result and not result.get('skipped'))
 
 
+def _facts(info):
+    """strata.libvirt.domain_info's domains, by name."""
+    return dict((dom['name'], dom) for dom in (info or {}).get('domains') or [] if isinstance(dom, dict))
+
+
 def _label(vm):
     return vm['domain'] if vm['name'] == vm['domain'] else '%s (VM %s)' % (vm['domain'], vm['name'])
 
@@ -114,7 +119,7 @@ def decide(req, info, checks=None):
     and started again), `problems` (the request's, the missing domains for create and revert, and every refusal of
     the module, one line each) and `plan` (what a run does, one line a step; empty when nothing is to do)."""
     out = dict(req)
-    facts = dict((dom['name'], dom) for dom in (info or {}).get('domains') or [] if isinstance(dom, dict))
+    facts = _facts(info)
     out['present'] = [vm['domain'] for vm in req['vms'] if vm['domain'] in facts]
     out['missing'] = [vm['domain'] for vm in req['vms'] if vm['domain'] not in facts]
     out['running'] = [name for name in out['present'] if facts[name].get('active')]
@@ -175,7 +180,7 @@ def _snapshot_text(snap):
 
 
 def _listing(decision, info):
-    facts = dict((dom['name'], dom) for dom in (info or {}).get('domains') or [] if isinstance(dom, dict))
+    facts = _facts(info)
     lines = []
     for vm in decision['vms']:
         dom = facts.get(vm['domain'])
