@@ -11,7 +11,7 @@ The tests run in file order and share the guests:
   4. the whole cluster's snapshot `base`: --check changes nothing; create (the cluster shut down, snapshotted and
      started again in order); a second create changes nothing; files written in both VMs are gone after revert,
      which starts the cluster in order; delete leaves no snapshot;
-  5. unprovision leaves nothing of the cluster.
+  5. unprovision, with web1 taken out of the definition, leaves nothing of the cluster (web1 neither).
 """
 
 import os
@@ -177,7 +177,11 @@ def test_snapshot_create_revert_delete(lab):
     assert proc.returncode == 0 and 'changed=0' in recap(proc)
 
 
-def test_unprovision_leaves_nothing(lab):
+def test_unprovision_leaves_nothing_also_of_a_vm_the_definition_dropped(lab):
+    # web1 taken out of the definition is an orphan of the cluster: unprovision removes it too
+    without_web1 = cluster(lab['work'])
+    without_web1['vms'] = [vm for vm in without_web1['vms'] if vm['name'] != 'web1']
+    faults.write_vars(lab, without_web1, faults.image_map())
     proc = faults.run(lab, 'unprovision')
     assert proc.returncode == 0
     conn = lab['conn']
