@@ -175,6 +175,31 @@ def state_text(state):
     return '%s (%s)' % (text, reason) if reason else text
 
 
+class RemoteWatch(object):
+    """The DomainWatch of a VM on another hypervisor (remote): its state cannot be looked at from here, so the wait
+    goes on until its probes pass or its time is up."""
+
+    def __init__(self, host, every):
+        self.host = host
+        self.every = every
+        self.looked = None
+
+    def look(self, force=False):
+        return False
+
+    def ended(self):
+        return None
+
+    def running(self):
+        return True
+
+    def text(self):
+        return 'on host %s' % self.host
+
+    def note(self):
+        return ''
+
+
 class DomainWatch(object):
     """The state of one domain the readiness wait waits for, looked up at most every `every` seconds
     (one lookupByName().state() call): after each probe attempt and during the pauses between them."""

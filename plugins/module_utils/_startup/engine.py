@@ -163,7 +163,10 @@ class Engine(StartMixin, ProbeMixin, StopMixin):
     def read(self):
         states = {}
         for name in self.vms:
-            states[name] = read_state(self.conn, name, with_type=self.config['max_parallel'] == AUTO)
+            if self.vms[name].get('remote'):  # on another hypervisor: waited for by its probes, never read here
+                states[name] = {'state': 'remote', 'autostart': None, 'persistent': False}
+            else:
+                states[name] = read_state(self.conn, name, with_type=self.config['max_parallel'] == AUTO)
             self.records[name]['state_before'] = states[name]['state'] if states[name] else 'undefined'
         self.limits = self.resolve_limits(states)
         return states
@@ -210,7 +213,9 @@ class Engine(StartMixin, ProbeMixin, StopMixin):
                 current = states[name]
                 cur = current['state'] if current else 'undefined'
                 action = 'none'
-                if state == 'started' and cur not in ('running', 'blocked'):
+                if cur == 'remote':
+                    action = 'wait'
+                elif state == 'started' and cur not in ('running', 'blocked'):
                     action = 'start'
                 elif state == 'stopped' and current and cur not in ('shutoff', 'crashed'):
                     action = 'stop'
@@ -219,6 +224,8 @@ class Engine(StartMixin, ProbeMixin, StopMixin):
                                 'probes': [_probes.build(p).describe() for p in self.vms[name]['probes']]
                                 if state != 'stopped' else [],
                                 'timeout': self.vms[name]['timeout'], 'grace': self.vms[name]['grace']})
+                if current and cur == 'remote':
+                    entries[-1]['host'] = self.vms[name]['remote']
                 self.records[name]['action'] = action
                 if action == 'start':
                     self.actions.append("start VM '%s' (tier %d)" % (name, index))

@@ -20,7 +20,7 @@ import time
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
 from ansible_collections.strata.libvirt.plugins.module_utils import _probes
-from ansible_collections.strata.libvirt.plugins.module_utils._startup.domains import DomainWatch, start_domain
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.domains import DomainWatch, RemoteWatch, start_domain
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.timing import DOMAIN_WATCH, HEARTBEAT, seconds_text
 
 
@@ -35,7 +35,7 @@ class ProbeMixin(object):
         record = self.records[name]
         record['status'] = 'waiting'
         policy = self.config['on_failure']
-        watch = DomainWatch(self.conn, name, DOMAIN_WATCH)
+        watch = RemoteWatch(vm['remote'], DOMAIN_WATCH) if vm.get('remote') else DomainWatch(self.conn, name, DOMAIN_WATCH)
         restarted = False
         while True:
             began = time.monotonic()

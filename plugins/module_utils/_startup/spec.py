@@ -39,7 +39,9 @@ DEFAULTS = {'on_failure': 'abort', 'timeout': 600, 'tier_delay': 0, 'grace': 60,
 AUTO = 'auto'
 NAME_RE = re.compile(r'^[A-Za-z0-9._+-]+$')
 
-VM_KEYS = ('name', 'tier', 'after', 'probes', 'timeout', 'grace', 'address', 'labels', 'restart_on_timeout')
+VM_KEYS = ('name', 'tier', 'after', 'probes', 'timeout', 'grace', 'address', 'labels', 'restart_on_timeout', 'remote')
+# the probes a VM on another hypervisor (remote) can be waited for with: from here, through the network
+REMOTE_PROBES = ('tcp', 'ssh', 'http', 'command')
 
 CONSTRAINTS = {}
 
@@ -71,6 +73,7 @@ def argument_spec():
         probes=dict(type='list', elements='dict', options=probe_options),
         labels=dict(type='list', elements='str'),
         restart_on_timeout=dict(type='bool'),
+        remote=dict(type='str'),
     )
     return dict(
         uri=dict(type='str'),
@@ -213,6 +216,16 @@ def _vm(raw, index, seen, timeout, grace):
         raise StrataError('%s.probes: must be a list of probes, got %r' % (where, probes))
     vm_timeout = _number(raw.get('timeout'), '%s.timeout' % where, 1)
     vm_grace = _number(raw.get('grace'), '%s.grace' % where)
+    remote = raw.get('remote') or None
+    if remote is not None:
+        if not isinstance(remote, str):
+            raise StrataError('%s.remote: the name of the hypervisor the VM is on, got %r' % (where, remote))
+        local = [p.get('type') for p in probes if isinstance(p, dict) and p.get('type') not in REMOTE_PROBES]
+        via_agent = [p for p in probes if isinstance(p, dict) and p.get('type') == 'ssh' and p.get('via') == 'agent']
+        if local or via_agent or raw.get('probes') is None:
+            raise StrataError("%s: it runs on host %s, so it is waited for through the network: its probes must be of "
+                              "the types %s (not %s)" % (where, remote, ', '.join(REMOTE_PROBES),
+                                                         ', '.join(local or ['running']) if not via_agent else 'via agent'))
     return {
         'name': name,
         'tier': tier if (tier is not None or after) else 0,
@@ -223,7 +236,39 @@ def _vm(raw, index, seen, timeout, grace):
         'address': raw.get('address') or None,
         'labels': _labels(raw.get('labels'), '%s.labels' % where),
         'restart_on_timeout': _flag(raw.get('restart_on_timeout'), '%s.restart_on_timeout' % where, None),
+        'remote': remote,
     }
+
+
+def _local(vms):
+    """The VMs of this hypervisor: a stop, or an autostart setting, leaves the VMs of other hosts (remote) alone, and
+    the order among the VMs here stays."""
+    by_name = dict((vm['name'], vm) for vm in vms)
+    if not any(vm['remote'] for vm in vms):
+        return vms
+
+    def local_deps(names, seen):
+        """The local VMs among names, and through each remote one its own dependencies, transitively."""
+        out = []
+        for name in names:
+            if name in seen or name not in by_name:
+                continue
+            seen.add(name)
+            out.extend(local_deps(by_name[name]['after'], seen) if by_name[name]['remote'] else [name])
+        return out
+
+    out = []
+    for vm in vms:
+        if vm['remote']:
+            continue
+        if vm['after']:
+            vm = dict(vm, after=list(dict.fromkeys(local_deps(vm['after'], set()))))
+            if not vm['after']:
+                vm['tier'] = 0
+        out.append(vm)
+    if not out:
+        raise StrataError('vms: every VM is on another host (remote); none is on this one')
+    return out
 
 
 def _selected_tiers(params, graph):
@@ -263,6 +308,8 @@ def normalize(params):
         raise StrataError('vms: give at least one VM (a list of dicts with a name)')
     seen = set()
     vms = [_vm(raw, index, seen, timeout, grace) for index, raw in enumerate(raw_vms)]
+    if state != 'started':
+        vms = _local(vms)
     graph = build_graph(vms)
     selected = _selected_tiers(params, graph)
     retries = params.get('start_retries')

@@ -63,11 +63,15 @@ class StartMixin(object):
         for name in names:
             if entries[name]['action'] != 'start':
                 sched.probing(name)
-                early = [d for d in self.graph['deps'][name] if d in to_start]
+                early = [d for d in self.graph['deps'][name] if d in to_start and entries[name]['action'] != 'wait']
                 if early:
                     self.warnings.append("VM '%s' was already running before its dependencies %s were started"
                                          % (name, ', '.join(early)))
-                self.event(name, 'already %s: not started, probing' % entries[name]['current'], kind='probe')
+                if entries[name]['action'] == 'wait':
+                    self.event(name, 'on host %s: waiting for its probes (it is started there)' % self.vms[name]['remote'],
+                               kind='probe')
+                else:
+                    self.event(name, 'already %s: not started, probing' % entries[name]['current'], kind='probe')
                 self._spawn_wait(name, outcomes)
         noted_room = set()
         while True:
