@@ -12,6 +12,7 @@ from ansible_collections.strata.libvirt.plugins.module_utils._cluster import def
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import host
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import keyfile
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import known_hosts
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import placed
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import plan
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import rebuild
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import summary
@@ -56,6 +57,7 @@ class FilterModule(object):
             'cluster_small_disks': host.small_disks,
             'cluster_teardown': teardown.teardown,
             'cluster_orphans': teardown.orphans,
+            'cluster_place': placed.place,
             'cluster_rebuild': rebuild.rebuild,
             'cluster_leftover_volumes': cluster_leftover_volumes,
             'cluster_summary': cluster_summary,

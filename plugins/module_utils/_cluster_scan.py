@@ -173,7 +173,24 @@ def scan(conn, registry, query):
             if entry['status'] == 'foreign':
                 foreign.append(_describe('domain', name, owner))
         objects['domains'][name] = entry
-    return {'objects': objects, 'foreign': foreign, 'marked': marked(conn, registry, cluster, domains, networks, users)}
+    return {'objects': objects, 'foreign': foreign, 'marked': marked(conn, registry, cluster, domains, networks, users),
+            'node': node(conn, domains)}
+
+
+def node(conn, domains):
+    """What the hypervisor offers, as its libvirt says (also over a remote URI): CPUs, memory and free memory in MiB,
+    its host name, and the names of every domain defined there (the placement keeps a VM where it is defined)."""
+    info = _connection.call('read the node info', conn.getInfo)
+    try:
+        free = int(conn.getFreeMemory()) // (1024 * 1024)
+    except _connection.libvirt.libvirtError:
+        free = None
+    try:
+        hostname = conn.getHostname()
+    except _connection.libvirt.libvirtError:
+        hostname = None
+    return {'cpus': int(info[2]), 'memory_mib': int(info[1]), 'free_mib': free, 'hostname': hostname,
+            'domains': sorted(domains)}
 
 
 def marked(conn, registry, cluster, domains, networks, users):

@@ -116,6 +116,29 @@ foreign:
   type: list
   elements: str
   sample: ["domain 'strata-lab-web1' exists and was not created by strata.libvirt"]
+node:
+  description:
+    - What the hypervisor offers, as its libvirt says (also over a remote URI such as V(qemu+ssh://)); the cluster
+      role places the VMs of a cluster over several hypervisors from it.
+  returned: always
+  type: dict
+  contains:
+    cpus:
+      description: The host's CPUs.
+      type: int
+    memory_mib:
+      description: The host's memory, in MiB.
+      type: int
+    free_mib:
+      description: Its free memory, in MiB (null where libvirt cannot say).
+      type: int
+    hostname:
+      description: Its host name.
+      type: str
+    domains:
+      description: The names of every domain defined there, of any owner.
+      type: list
+      elements: str
 marked:
   description: Everything that carries this cluster's mark.
   returned: always

@@ -41,13 +41,14 @@ PEM_RE = re.compile(r'%s.+?%s' % (PEM_BEGIN, PEM_END), re.S)
 CLUSTER_KEYS = ('name', 'uri', 'virt_type', 'machine', 'tcg_tb_cache', 'image', 'size', 'network', 'networks', 'pool',
                 'domain_prefix', 'firmware', 'secure_boot', 'cpu', 'hostdevs', 'connection', 'prune',
                 'inventory_group', 'user', 'ssh_public_keys', 'ssh_private_key_file', 'ca_certificate', 'packages',
-                'user_data', 'startup', 'vms', 'console_log_dir', 'autostart', 'description', 'default_probes', 'smoke')
+                'user_data', 'startup', 'vms', 'console_log_dir', 'autostart', 'description', 'default_probes', 'smoke',
+                'placement', 'anti_affinity')
 POOL_KEYS = ('name', 'path')
 STARTUP_KEYS = ('on_failure', 'timeout', 'tier_timeout', 'tier_delay', 'grace', 'shutdown_mode', 'max_parallel', 'limits',
                 'start_retries', 'start_backoff', 'restart_on_timeout', 'start_delay', 'watch')
 VM_KEYS = ('name', 'size', 'vcpus', 'memory', 'disk', 'image', 'ip', 'mac', 'nics', 'disks', 'tier', 'after', 'probes',
            'timeout', 'grace', 'user_data', 'groups', 'tcg_tb_cache', 'firmware', 'secure_boot', 'cpu', 'hostdevs', 'connection',
-           'description', 'smoke')
+           'description', 'smoke', 'host')
 NIC_KEYS = ('network', 'ip', 'mac', 'model', 'primary', 'dhcp', 'gateway', 'dns', 'search', 'routes')
 DISK_KEYS = ('size', 'bus', 'format', 'pool')
 CPU_KEYS = ('mode', 'model', 'sockets', 'cores', 'threads')

@@ -218,7 +218,7 @@ def findings(plan, probe_lines, options=None):
     if libvirt_error:
         problems.add('libvirt: cannot connect to %s: %s'
                      % (facts.get('libvirt_uri') or plan.get('uri') or 'the default URI', libvirt_error))
-    if plan.get('vms'):
+    if plan.get('vms') and (plan.get('placed') or not plan.get('multi_host')):  # else the placement weighs memory
         memory_problems(problems, plan['vms'], host)
     virt_type = wanted if wanted in ('kvm', 'qemu') else ('kvm' if kvm_usable else 'qemu')
     warnings = vcpu_problems(problems, plan, facts, virt_type)

@@ -10,10 +10,12 @@ need, built once per play and host by the strata.libvirt.cluster_plan filter.
     problems(cluster, image_map, options) -> the problems alone
     set_virt_type(plan, virt_type)      -> the plan with the virtualisation type decided (cluster says auto)
 
-`options` (all optional): `extra_ssh_public_keys`, `require_keys` (default true: no key at all is one of the
-problems; false: it is only in plan['key_problems']), `probe_key_file` (private key on the hypervisor for the
-default SSH login probe), `virt_type` (the host's choice when the cluster says auto), `startup_log` (the startup
-log's path), `host` ({memory_total_mib, memory_available_mib, running}) for the memory checks, `inputs_digest`
+`options` (all optional): `hosts` (the inventory names of the hypervisors the cluster is placed over; with more
+than one, or a VM's `host:`, the cluster is placed: _cluster/placed), `placement` ({VM: host}, decided) with
+`host_name` (this hypervisor: the plan is then this host's part of the cluster), `extra_ssh_public_keys`,
+`require_keys` (default true: no key at all is one of the problems; false: it is only in plan['key_problems']),
+`probe_key_file` (private key on the hypervisor for the default SSH login probe), `virt_type` (the host's choice
+when the cluster says auto), `startup_log` (the startup log's path), `host` ({memory_total_mib, memory_available_mib, running}) for the memory checks, `inputs_digest`
 (kept in the plan: what the roles compare to know whether a plan of this play is still current).
 
 The plan carries the options of every module the roles run (plan['params']), each checked with that module's own
@@ -39,6 +41,8 @@ from ansible_collections.strata.libvirt.plugins.module_utils._cluster import hos
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import keyfile
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import networks as _networks
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import params
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import placed as _placed
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import placement as _placement
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import smoke as _smoke
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import vms as _vms
 from ansible_collections.strata.libvirt.plugins.module_utils._image import cache as _image_cache
@@ -104,7 +108,7 @@ def _top(found, cluster, options):
         user_data = {}
     return {
         'name': name,
-        'uri': cluster.get('uri') or None,
+        'uri': options.get('uri') or cluster.get('uri') or None,   # the hypervisor's own (inventory), else the cluster's
         'virt_type': virt_type,
         'type': (options.get('virt_type') or 'auto') if virt_type == 'auto' else virt_type,
         'machine': to_text(cluster.get('machine') or d.DEFAULTS['machine']),
@@ -204,7 +208,26 @@ def build(cluster, image_map, options=None):
         if label not in known:
             found.add("startup.limits.%s: no VM is in the group or uses the image '%s' (groups and images: %s)"
                       % (label, label, ', '.join(sorted(known)) or 'none'))
+    hypervisors = [to_text(h) for h in d.as_list(options.get('hosts'))]
+    multi_host = len(hypervisors) > 1 or any(vm['host'] for vm in vms)
+    if multi_host:
+        for text in _placement.validate(cluster, [vm['name'] for vm in vms], hypervisors):
+            found.add(text)
     host.memory_problems(found, vms, options.get('host'))
+    placed = options.get('placement')
+    if placed and options.get('host_name'):
+        _placed.assign(found, vms, placed)
+        local_names = set(vm['name'] for vm in vms if vm['hypervisor'] == options['host_name'])
+        all_vms = [{'name': vm['name'], 'domain': vm['domain'], 'ip': vm['ip'], 'hypervisor': vm['hypervisor'],
+                    'tier': vm['tier']} for vm in vms]
+        startup_vms = _placed.local_startup(found, vms, startup_vms, options['host_name'])
+        vms = [vm for vm in vms if vm['name'] in local_names]
+        smoke = [item for item in smoke if item.get('vm') in local_names]
+    else:
+        for vm in vms:
+            vm['hypervisor'] = options.get('host_name')
+        all_vms = [{'name': vm['name'], 'domain': vm['domain'], 'ip': vm['ip'], 'hypervisor': vm['hypervisor'],
+                    'tier': vm['tier']} for vm in vms]
     base_volumes = []
     for label in labels:
         image = images.get(label)
@@ -223,7 +246,11 @@ def build(cluster, image_map, options=None):
                   memory_mib=sum(vm['memory_mib'] or 0 for vm in vms),
                   disk_bytes=sum((vm['disk_bytes'] or 0) + sum(disk['capacity'] or 0 for disk in vm['data_disks'])
                                  for vm in vms),
-                  network_hosts=[host for net in public for host in net['hosts']], smoke=smoke)
+                  network_hosts=[host for net in public for host in net['hosts']], smoke=smoke,
+                  hypervisors=hypervisors, host_name=options.get('host_name'), all_vms=all_vms, multi_host=multi_host,
+                  placement=cluster.get('placement') or _placement.DEFAULT_STRATEGY,
+                  anti_affinity=_placement.anti_affinity_groups(cluster.get('anti_affinity')),
+                  placed=dict(placed) if placed else None)
     result['key_problems'] = [] if result['ssh_public_keys'] else [d.NO_KEY]
     if options.get('require_keys', True):
         for text in result['key_problems']:
@@ -241,7 +268,7 @@ def _with_params(result, problems):
     """The modules' options and their own checks (only once the definition itself is sound); problems: the
     definition's, to which the modules' are added."""
     result['params'], result['params_problems'] = {}, []
-    if not problems:
+    if not problems and result['vms']:
         # the modules' own checks, on what the roles will hand them; an open virtualisation type is checked as TCG
         result['params'] = params.module_params(result)
         checked = result['params'] if result.get('type') in ('kvm', 'qemu') else \

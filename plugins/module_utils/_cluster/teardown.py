@@ -44,6 +44,10 @@ def teardown(cluster_plan, objects):
         'domains': ours,
         'foreign_domains': foreign_domains,
         'stop_vms': stop_vms(cluster_plan, ours),
+        # a cluster over several hypervisors: per tier, last first, this host's domains of it (every host stops one
+        # tier at a time, so a VM stops only once the VMs on any host that depend on it are off)
+        'stop_tiers': [{'tier': tier['tier'], 'names': tier['names'], 'vms': [{'name': dom} for dom in tier['vms'] if dom in ours]}
+                       for tier in reversed(cluster_plan.get('tiers') or [])] if cluster_plan.get('multi_host') else [],
         'volumes': [{'pool': v['pool'], 'name': v['name']} for v in volumes],
         'networks': list(marked.get('networks') or []),
         'pools': pools,

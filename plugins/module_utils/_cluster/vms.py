@@ -116,6 +116,7 @@ def resolve(scope, index, raw):
         'probes': _vm_probes(scope, raw, where, own['connection']),
         'timeout': d.number(problems, raw.get('timeout'), '%s: timeout' % where, 1),
         'grace': d.number(problems, raw.get('grace'), '%s: grace' % where, 0),
+        'host': to_text(raw['host']) if raw.get('host') is not None else None,
     })
 
 
