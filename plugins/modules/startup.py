@@ -378,6 +378,14 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+probes_from:
+  description:
+    - Where the probes ran. C(host) is this machine's name. C(hypervisor) is V(false) when O(uri) names another
+      machine (such as V(qemu+ssh://)). The module then runs away from the hypervisor, its probes reach the VMs'
+      addresses as this machine does, and a start warns about it.
+  returned: always
+  type: dict
+  sample: {"host": "hv1", "hypervisor": true, "uri": "qemu:///system"}
 actions:
   description: What was done (or in check mode would be done), in order.
   returned: always

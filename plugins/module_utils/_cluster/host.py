@@ -27,6 +27,7 @@ from urllib.parse import unquote
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.common.text.formatters import bytes_to_human
 
+from ansible_collections.strata.libvirt.plugins.module_utils import _connection
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster.definition import Problems
 
 MIB = 1024 ** 2
@@ -94,6 +95,21 @@ def _kvm(facts):
     usable = (facts.get('kvm_dev') == 'yes' and facts.get('kvm_rw') == 'yes' and facts.get('kvm_pvm') == 'no'
               and facts.get('cpu_virt') != 'none')
     return usable, '; '.join(why)
+
+
+def is_remote(uri):
+    """Whether a libvirt URI names another machine (qemu+ssh://host/system): the modules and this probe run here and
+    reach the hypervisor through libvirt."""
+    return bool(uri) and not _connection.is_local(uri)
+
+
+def _kvm_remote(facts):
+    """(usable, why not) of KVM on a hypervisor behind a remote URI, from its libvirt's capabilities."""
+    if facts.get('node_kvm') == 'yes':
+        return True, ''
+    if facts.get('node_kvm') == 'no':
+        return False, "its libvirt offers no <domain type='kvm'> (capabilities)"
+    return False, 'its libvirt could not be asked'
 
 
 def _int(value):
@@ -205,10 +221,14 @@ def findings(plan, probe_lines, options=None):
     options = options or {}
     facts = parse_probe(probe_lines)
     wanted = plan.get('virt_type') or 'kvm'
-    kvm_usable, kvm_why = _kvm(facts)
+    remote = is_remote(facts.get('libvirt_uri') or plan.get('uri'))
+    kvm_usable, kvm_why = _kvm_remote(facts) if remote else _kvm(facts)
     running = [name for name in (facts.get('running') or '').split(',') if name]
     host = {'memory_total_mib': _int(facts.get('mem_total_kb')) // 1024,
             'memory_available_mib': _int(facts.get('mem_available_kb')) // 1024, 'running': running}
+    if remote:  # the probe ran on the controller: the hypervisor's own figures come from its libvirt
+        host.update(memory_total_mib=_int(facts.get('node_memory_kb')) // 1024,
+                    memory_available_mib=_int(facts.get('node_free_kb')) // 1024)
     problems = Problems()
     for text in plan.get('problems') or []:
         problems.add(text)
@@ -228,7 +248,11 @@ def findings(plan, probe_lines, options=None):
     pool_path = (plan.get('pool') or {}).get('path')
     disk_avail = _int(facts.get('disk_avail_mb'))
     minimum = _int(options.get('min_free_disk_mb'))
-    if disk_avail < minimum:
+    if remote:
+        warnings.append('libvirt URI %s names another machine: its CPUs, memory and KVM were read through its libvirt '
+                        '(host %s); the free disk of its pool is not checked'
+                        % (facts.get('libvirt_uri') or plan.get('uri'), facts.get('node_hostname') or 'unknown'))
+    elif disk_avail < minimum:
         problems.add('disk: %s has %s MiB free, less than host_checks_min_free_disk_mb=%s MiB (for the pool %s)'
                      % (facts.get('disk_path'), facts.get('disk_avail_mb'), minimum, pool_path))
     if not facts.get('qemu_img'):
@@ -245,7 +269,7 @@ def findings(plan, probe_lines, options=None):
         warnings.append('virt_type qemu: the VMs run under emulation (TCG); KVM %s'
                         % ('would work here' if kvm_usable else 'is not usable here: ' + kvm_why))
     disk_needed = (plan.get('disk_bytes') or 0) // MIB if not plan.get('problems') else 0
-    if disk_needed > disk_avail:
+    if disk_needed > disk_avail and not remote:
         warnings.append('disk: %s has %s MiB free; the VM disks (thin overlays) may grow to %d MiB in all'
                         % (facts.get('disk_path'), facts.get('disk_avail_mb'), disk_needed))
     return {

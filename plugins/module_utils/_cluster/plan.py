@@ -30,6 +30,7 @@ Private to strata.libvirt; no compatibility promise.
 """
 
 import copy
+import ipaddress
 
 from ansible.module_utils.common.text.converters import to_text
 
@@ -41,6 +42,7 @@ from ansible_collections.strata.libvirt.plugins.module_utils._cluster import hos
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import keyfile
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import networks as _networks
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import params
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import segments as _segments
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import placed as _placed
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import placement as _placement
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import smoke as _smoke
@@ -175,6 +177,29 @@ def _ordering(found, vms, prefix):
     return tiers, startup_vms
 
 
+def _resolve_segmented(scope, raw_vms, seg, options):
+    """The VMs, each resolved against the networks as its own host sees them: a VM with an address in another
+    host's segment of a routed network runs there (its `host`)."""
+    scopes = {}
+    vms = []
+    for index, raw in enumerate(raw_vms):
+        owner = seg['vm_hosts'].get(raw.get('name')) if isinstance(raw, dict) else None
+        here = scope
+        if owner is not None and owner != options.get('host_name'):
+            if owner not in scopes:
+                view = seg['views'][owner]
+                other = copy.copy(scope)
+                other.cluster = view
+                other.nets = _networks.resolve_all(scope.problems, view, scope.name)
+                scopes[owner] = other
+            here = scopes[owner]
+        vm = _vms.resolve(here, index, raw)
+        if vm is not None:
+            vm['host'] = vm['host'] or owner
+            vms.append(vm)
+    return vms
+
+
 def build(cluster, image_map, options=None):
     """The plan of a cluster definition; its 'problems' list every problem, one line each."""
     options = options or {}
@@ -182,6 +207,11 @@ def build(cluster, image_map, options=None):
     if not isinstance(cluster, dict):
         return {'problems': ['the cluster definition must be a dict (strata_cluster), got %s' % type(cluster).__name__],
                 'params': {}, 'params_problems': [], 'key_problems': [], 'key_file_problems': []}
+    hypervisors = [to_text(h) for h in d.as_list(options.get('hosts'))]
+    # routed networks split over the hypervisors: this host sees its own segment of each (_cluster/segments)
+    seg = _segments.split(found, cluster, hypervisors, options.get('host_name'))
+    if seg is not None:
+        cluster = seg['views'].get(options.get('host_name')) or seg['views'][sorted(seg['views'])[0]]
     top = _top(found, cluster, options)
     raw_vms = cluster.get('vms')
     if not isinstance(raw_vms, list) or not raw_vms:
@@ -198,7 +228,7 @@ def build(cluster, image_map, options=None):
     login_user = to_text(top['user'] or (default_image or {}).get('login_user') or d.DEFAULTS['user'])
     scope = _vms.Scope(found, cluster, image_map, options, top['name'], top['domain_prefix'], top['networks'], images,
                        login_user, top['tb_cache'], top['console_log_dir'], top['user_data'], top['pool']['name'])
-    vms = _vms.resolve_all(scope, raw_vms)
+    vms = _vms.resolve_all(scope, raw_vms) if seg is None else _resolve_segmented(scope, raw_vms, seg, options)
     smoke = _smoke.resolve(found, cluster, raw_vms, vms, options)
     if d.flag(found, cluster.get('secure_boot'), 'secure_boot', False) and not any(vm['firmware'] == 'uefi' for vm in vms):
         found.add('secure_boot: needs firmware uefi (no VM has it)')
@@ -208,7 +238,6 @@ def build(cluster, image_map, options=None):
         if label not in known:
             found.add("startup.limits.%s: no VM is in the group or uses the image '%s' (groups and images: %s)"
                       % (label, label, ', '.join(sorted(known)) or 'none'))
-    hypervisors = [to_text(h) for h in d.as_list(options.get('hosts'))]
     multi_host = len(hypervisors) > 1 or any(vm['host'] for vm in vms)
     if multi_host:
         for text in _placement.validate(cluster, [vm['name'] for vm in vms], hypervisors):
@@ -239,7 +268,8 @@ def build(cluster, image_map, options=None):
     for net in nets:
         # a static DHCP host per NIC on a network of ours that serves DHCP
         net['hosts'] = [{'name': vm['name'], 'mac': nic['mac'], 'ip': nic['ip']} for vm in vms for nic in vm['nics']
-                        if nic['network'] == net['name'] and nic['ip'] and net['kind'] == 'ours' and net['host_address']]
+                        if nic['network'] == net['name'] and nic['ip'] and net['kind'] == 'ours' and net['host_address']
+                        and (net.get('subnet') is None or ipaddress.ip_address(nic['ip']) in net['subnet'])]
     public = [_networks.public(net) for net in nets]
     result = dict(top, user=login_user, images=base_volumes, tiers=tiers, startup_vms=startup_vms, vms=vms,
                   networks=public, network=public[0] if public else {},
@@ -250,7 +280,7 @@ def build(cluster, image_map, options=None):
                   hypervisors=hypervisors, host_name=options.get('host_name'), all_vms=all_vms, multi_host=multi_host,
                   placement=cluster.get('placement') or _placement.DEFAULT_STRATEGY,
                   anti_affinity=_placement.anti_affinity_groups(cluster.get('anti_affinity')),
-                  placed=dict(placed) if placed else None)
+                  placed=dict(placed) if placed else None, segment_routes=seg['routes'] if seg else [])
     result['key_problems'] = [] if result['ssh_public_keys'] else [d.NO_KEY]
     if options.get('require_keys', True):
         for text in result['key_problems']:

@@ -25,6 +25,7 @@ Private to strata.libvirt; no compatibility promise.
 """
 
 import contextlib
+import socket
 import threading
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
@@ -343,6 +344,7 @@ class Engine(StartMixin, ProbeMixin, StopMixin):
         schedule = dict(plan['schedule'])
         if self.schedule is not None:
             schedule['peak_booting'] = self.schedule.peak
+        probes_from = self.probes_from()
         result = {
             'changed': changed,
             'state': self.config['state'],
@@ -358,6 +360,7 @@ class Engine(StartMixin, ProbeMixin, StopMixin):
             'restarted': list(self.restarted),
             'run_started_at': self.run_started,
             'elapsed': self.clock.since(),
+            'probes_from': probes_from,
             'warnings': list(self.warnings),
         }
         cancelled = self.cancel_requested.is_set() and self.config['state'] == 'started' and not self.check_mode
@@ -385,6 +388,16 @@ class Engine(StartMixin, ProbeMixin, StopMixin):
                 result['running'] = running
             result['msg'] = '. '.join(lines)
         return result
+
+    def probes_from(self):
+        """Where the probes run: here, which is the hypervisor unless the URI names another machine (qemu+ssh://):
+        then they reach the VMs' addresses as this machine does, and a start says so."""
+        uri = self.config.get('uri') or ''
+        remote = bool(uri) and not _connection.is_local(uri)
+        if remote and self.config['state'] == 'started' and not any('probes ran from' in w for w in self.warnings):
+            self.warnings.append("the probes ran from %s, where this runs, not from the hypervisor behind %s: they reach "
+                                 "the VMs' addresses as this machine does" % (socket.gethostname(), uri))
+        return {'host': socket.gethostname(), 'hypervisor': not remote, 'uri': uri or None}
 
     def _is_running(self, name):
         try:

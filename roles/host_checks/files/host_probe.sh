@@ -154,7 +154,15 @@ if "libvirt" not in missing:
         conn = libvirt.open(uri)
         try:
             names = sorted(d.name() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
-            lines = ["host_cpus=%d" % conn.getInfo()[2]]
+            info = conn.getInfo()
+            lines = ["host_cpus=%d" % info[2]]
+            # what the hypervisor behind the URI has, as its libvirt says (the rest of this probe looks at the machine
+            # it runs on, which for a remote URI is not the hypervisor)
+            lines.append("node_memory_kb=%d" % (int(info[1]) * 1024))
+            lines.append("node_free_kb=%d" % (int(conn.getFreeMemory()) // 1024))
+            lines.append("node_hostname=" + conn.getHostname())
+            caps = conn.getCapabilities()
+            lines.append("node_kvm=" + ("yes" if "<domain type='kvm'" in caps else "no"))
             # the most vCPUs libvirt lets a domain of this machine type have, per virtualisation type
             for virt in ("kvm", "qemu"):
                 try:

@@ -114,3 +114,27 @@ def test_vcpus_beyond_the_machine_type_are_a_problem_beyond_the_host_a_warning()
     assert found['problems'] == ['vms[0] (a): vcpus 4096 is more than libvirt allows a qemu domain of machine type q35 here (255)']
     # no domain capabilities (an older libvirt, a test driver): no limit is made up
     assert host.findings(plan(vms=vms), probe(max_vcpus_kvm=''), {})['problems'] == []
+
+
+def test_a_remote_uri_is_judged_by_what_its_libvirt_says_not_by_the_machine_the_probe_ran_on():
+    uri = 'qemu+ssh://root@hv2/system'
+    # the controller has no KVM and little memory or disk; hv2's libvirt offers KVM and has room
+    lines = probe(libvirt_uri=uri, cpu_virt='none', kvm_dev='no', mem_total_kb=1048576, mem_available_kb=524288,
+                  disk_avail_mb=10, node_memory_kb=33554432, node_free_kb=16777216, node_kvm='yes',
+                  node_hostname='hv2.example')
+    found = host.findings(plan(), lines, {'min_free_disk_mb': 2048})
+    assert found['problems'] == []
+    assert found['kvm_usable'] is True and found['virt_type'] == 'kvm'
+    assert found['memory_total_mib'] == 32768 and found['memory_available_mib'] == 16384
+    assert found['warnings'] == ['libvirt URI qemu+ssh://root@hv2/system names another machine: its CPUs, memory and '
+                                 'KVM were read through its libvirt (host hv2.example); the free disk of its pool is '
+                                 'not checked']
+    no_kvm = host.findings(plan(), probe(libvirt_uri=uri, node_kvm='no', node_memory_kb=33554432,
+                                          node_free_kb=16777216), {})
+    assert no_kvm['problems'] == ["virt_type kvm: this host cannot run KVM guests: its libvirt offers no "
+                                  "<domain type='kvm'> (capabilities). Set virt_type: qemu (emulation) or auto."]
+    small = host.findings(plan(), probe(libvirt_uri=uri, node_kvm='yes', node_memory_kb=2097152,
+                                         node_free_kb=1048576), {})
+    assert any(p.startswith('memory: the VMs ask for 3072 MiB in all, more than the host has (2048 MiB)')
+               for p in small['problems'])
+    assert host.is_remote(uri) and not host.is_remote('qemu:///system') and not host.is_remote(None)

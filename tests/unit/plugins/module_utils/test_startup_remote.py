@@ -126,3 +126,15 @@ def test_a_remote_vm_needs_probes_that_go_through_the_network(probes, word):
         normalize({'vms': [vm, {'name': 'web', 'after': ['gw']}]})
     assert str(err.value) == ("vms[0] (gw): it runs on host hv-a, so it is waited for through the network: its "
                               "probes must be of the types tcp, ssh, http, command (not %s)" % word)
+
+
+def test_a_run_says_where_its_probes_ran():
+    config = normalize({'vms': [{'name': 'su-a'}], 'uri': 'qemu+ssh://root@hv2/system'})
+    eng = Engine(config, None)
+    where = eng.probes_from()
+    assert where['hypervisor'] is False and where['uri'] == 'qemu+ssh://root@hv2/system'
+    assert eng.warnings == ["the probes ran from %s, where this runs, not from the hypervisor behind "
+                            "qemu+ssh://root@hv2/system: they reach the VMs' addresses as this machine does"
+                            % socket.gethostname()]
+    here = Engine(normalize({'vms': [{'name': 'su-a'}], 'uri': 'qemu:///system'}), None)
+    assert here.probes_from()['hypervisor'] is True and here.warnings == []
