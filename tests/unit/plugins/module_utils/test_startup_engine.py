@@ -147,7 +147,7 @@ def test_reverse_shutdown_order_and_idempotence(hv, define, tmp_path):
     # 'stopped' lists the VMs as the engine saw them go, so su-app1 may be seen in the same poll as su-app2: the order
     # the edges ask for is in the events below
     assert down['changed'] and sorted(down['stopped']) == ['su-app1', 'su-app2', 'su-gw', 'su-web']
-    assert down['stopped'][-1] == 'su-gw' and down['stopped'].index('su-web') < down['stopped'].index('su-app1')
+    assert down['stopped'][-1] == 'su-gw'
     assert down['forced'] == []
     assert event_t(down, 'su-app2', 'shutdown requested') <= event_t(down, 'su-web', 'stopped')
     assert event_t(down, 'su-app1', 'shutdown requested') >= event_t(down, 'su-web', 'stopped')
