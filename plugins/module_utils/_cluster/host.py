@@ -168,6 +168,10 @@ def network_problems(problems, plan, facts):
             label += ' (libvirt network %s)' % source
         if answer == 'error':
             warnings.append('%s: not checked: %s' % (label, reason))
+        elif kind != 'network' and is_remote(facts.get('libvirt_uri') or plan.get('uri')):
+            # the probe looked at this machine's devices; the hypervisor's are behind its URI
+            warnings.append('%s: not checked: the %s is on the host behind %s, which libvirt does not describe'
+                            % (label, 'bridge' if kind == 'bridge' else 'interface', uri))
         elif kind == 'network' and answer == 'missing':
             problems.add('%s: there is no libvirt network %s at %s (an external network must exist)' % (label, source, uri))
         elif kind == 'network' and answer is not None and 'inactive' in answer.split():

@@ -138,3 +138,17 @@ def test_a_remote_uri_is_judged_by_what_its_libvirt_says_not_by_the_machine_the_
     assert any(p.startswith('memory: the VMs ask for 3072 MiB in all, more than the host has (2048 MiB)')
                for p in small['problems'])
     assert host.is_remote(uri) and not host.is_remote('qemu:///system') and not host.is_remote(None)
+
+
+def test_the_bridge_of_a_host_behind_a_remote_uri_is_not_judged_by_this_machine():
+    uri = 'qemu+ssh://root@hv2/system'
+    definition = plan(network=None, networks=[{'name': 'lan', 'external': True, 'bridge': 'br-lan',
+                                               'cidr': '10.9.0.0/24'}])
+    lines = probe(libvirt_uri=uri, node_kvm='yes', node_memory_kb=33554432, node_free_kb=16777216) + [
+        'need_bridge_br-lan=missing']
+    found = host.findings(definition, lines, {})
+    assert found['problems'] == []
+    assert ("network 'lan' (bridge br-lan): not checked: the bridge is on the host behind %s, which libvirt does not "
+            "describe" % uri) in found['warnings']
+    here = host.findings(definition, probe(node_kvm='yes') + ['need_bridge_br-lan=missing'], {})
+    assert here['problems'] == ["network 'lan' (bridge br-lan): there is no device br-lan on this host"]
