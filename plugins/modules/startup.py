@@ -114,6 +114,14 @@ options:
       restart_on_timeout:
         description: Overrides O(restart_on_timeout) for this VM.
         type: bool
+      remote:
+        description:
+          - The hypervisor the VM runs on, when it is not this one (a cluster over several hosts). Such a VM is never
+            read, started or stopped here. The VMs that depend on it wait until its O(vms[].probes) pass from here
+            through the network, so they must be of the types V(tcp), V(ssh) (not via the agent), V(http) or
+            V(command). The plan gives it the action V(wait).
+          - A stop, or V(present), leaves it out, and keeps the order among the other VMs through it.
+        type: str
       probes:
         description:
           - Readiness probes, run one after the other in this order; all must pass. Each is retried every
