@@ -258,8 +258,8 @@ def test_boot_services_started_web_host_first_still_order_web_after_gateway(lab)
     web_proc, web_result = boot_service(where['web'])
     time.sleep(5)
     gw_proc, gw_result = boot_service(where['gateway'])
-    web_out, _ = web_proc.communicate(timeout=900)
-    gw_out, _ = gw_proc.communicate(timeout=900)
+    web_out = web_proc.communicate(timeout=900)[0]
+    gw_out = gw_proc.communicate(timeout=900)[0]
     print(web_out[-2500:])
     print(gw_out[-1500:])
     assert web_proc.returncode == 0 and gw_proc.returncode == 0

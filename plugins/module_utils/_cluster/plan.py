@@ -15,8 +15,9 @@ than one, or a VM's `host:`, the cluster is placed: _cluster/placed), `placement
 `host_name` (this hypervisor: the plan is then this host's part of the cluster), `extra_ssh_public_keys`,
 `require_keys` (default true: no key at all is one of the problems; false: it is only in plan['key_problems']),
 `probe_key_file` (private key on the hypervisor for the default SSH login probe), `virt_type` (the host's choice
-when the cluster says auto), `startup_log` (the startup log's path), `host` ({memory_total_mib, memory_available_mib, running}) for the memory checks, `inputs_digest`
-(kept in the plan: what the roles compare to know whether a plan of this play is still current).
+when the cluster says auto), `startup_log` (the startup log's path), `host` ({memory_total_mib,
+memory_available_mib, running}) for the memory checks, `inputs_digest` (kept in the plan: what the roles compare to
+know whether a plan of this play is still current).
 
 The plan carries the options of every module the roles run (plan['params']), each checked with that module's own
 argument spec and desired-state code (plan['params_problems']; while the virtualisation type is open, the domains

@@ -130,11 +130,11 @@ def test_a_remote_uri_is_judged_by_what_its_libvirt_says_not_by_the_machine_the_
                                  'KVM were read through its libvirt (host hv2.example); the free disk of its pool is '
                                  'not checked']
     no_kvm = host.findings(plan(), probe(libvirt_uri=uri, node_kvm='no', node_memory_kb=33554432,
-                                          node_free_kb=16777216), {})
+                                         node_free_kb=16777216), {})
     assert no_kvm['problems'] == ["virt_type kvm: this host cannot run KVM guests: its libvirt offers no "
                                   "<domain type='kvm'> (capabilities). Set virt_type: qemu (emulation) or auto."]
     small = host.findings(plan(), probe(libvirt_uri=uri, node_kvm='yes', node_memory_kb=2097152,
-                                         node_free_kb=1048576), {})
+                                        node_free_kb=1048576), {})
     assert any(p.startswith('memory: the VMs ask for 3072 MiB in all, more than the host has (2048 MiB)')
                for p in small['problems'])
     assert host.is_remote(uri) and not host.is_remote('qemu:///system') and not host.is_remote(None)
