@@ -38,6 +38,8 @@ yaml = pytest.importorskip('yaml')
 NAME = 'strata-mh'
 HOSTS = ('h1', 'h2')
 IPS = {'gateway': '10.249.0.21', 'web': '10.249.0.22', 'worker': '10.249.0.23'}
+# a routed network split over the hosts (no VM on it): each host makes its segment, host_setup routes the other's
+SEGMENTS = {'h1': '10.251.1.0/24', 'h2': '10.251.2.0/24'}
 
 GATEWAY_USER_DATA = {
     'write_files': [
@@ -80,7 +82,8 @@ def cluster(work):
         'name': NAME, 'virt_type': 'qemu', 'tcg_tb_cache': 64, 'image': 'lab', 'user': 'strata',
         'ssh_private_key_file': os.path.join(work, 'id_ed25519'), 'ssh_public_keys': [],
         'networks': [{'name': NAME + '-lan', 'external': True, 'bridge': 'br-lan', 'cidr': '10.249.0.0/24',
-                      'gateway': '10.249.0.1'}],
+                      'gateway': '10.249.0.1'},
+                     {'name': NAME + '-seg', 'mode': 'route', 'segments': SEGMENTS}],
         'anti_affinity': {'front': ['gateway', 'web']},
         'startup': {'timeout': 900, 'grace': 20},
         'vms': [
@@ -165,7 +168,8 @@ def lab():
     lab = {'work': work}
     images = faults.image_map(ENV['STRATA_LAB_LAN_HTTP'] + '/strata-debian-12.qcow2')
     images['images']['lab']['checksum'] = 'sha256:%s/SHA256SUMS' % ENV['STRATA_LAB_LAN_HTTP']
-    faults.write_vars(lab, cluster(work), images, strata_boot_order_enabled=True, cluster_proxy_jump='')
+    faults.write_vars(lab, cluster(work), images, strata_boot_order_enabled=True, cluster_proxy_jump='',
+                      strata_host_setup_enabled=True, host_setup_packages_enabled=False, host_setup_service=False)
     yield lab
     inventory(work)
     faults.run(lab, 'unprovision')
@@ -193,6 +197,22 @@ def test_provision_places_orders_across_hosts_and_web_reaches_gateway(lab):
     assert web_start >= seen >= gw_ready - 1.0
     with open(os.path.join(lab['work'], 'web.out')) as handle:
         assert handle.read().strip() == 'gateway ready'
+    # the routed network: each host has its own segment, and reaches the other's through the route host_setup added
+    for host, other in (('h1', 'h2'), ('h2', 'h1')):
+        c = conn(host)
+        try:
+            xml = c.networkLookupByName(NAME + '-seg').XMLDesc(0)
+        finally:
+            c.close()
+        mine, theirs = (SEGMENTS[h].rsplit('.', 1)[0] + '.1' for h in (host, other))
+        assert "address='%s'" % mine in xml and "<forward mode='route'" in xml
+        # from this host's segment address to the other host's (its dnsmasq): both routes are needed
+        probe = subprocess.run(['ip', 'netns', 'exec', host_env(host, 'NS'), ENV['STRATA_LAB_HOST_PYTHON'], '-c',
+                                'import socket; socket.create_connection(("%s", 53), 5, ("%s", 0)).close()'
+                                % (theirs, mine)], capture_output=True, text=True, check=False)
+        print('PROOF (segments) %s %s -> %s %s:53: rc=%d %s' % (host, mine, other, theirs, probe.returncode,
+                                                                probe.stderr.strip()[-200:]))
+        assert probe.returncode == 0
 
 
 def changed_tasks(stdout):
@@ -273,9 +293,25 @@ def test_boot_services_started_web_host_first_still_order_web_after_gateway(lab)
     assert all(domains(where['web']).values()) and all(domains(where['gateway']).values())
 
 
+def shutdown_at(host, name):
+    """When QEMU logged the domain's shutdown (its log in the host's /var/log/libvirt/qemu), as epoch seconds."""
+    path = os.path.join(host_env(host, 'DIR'), 'log', 'libvirt', 'qemu', '%s-%s.log' % (NAME, name))
+    with open(path) as handle:
+        lines = [line for line in handle if 'shutting down, reason=' in line]
+    match = re.match(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.(\d{3})', lines[-1])
+    return calendar.timegm(time.strptime(match.group(1), '%Y-%m-%d %H:%M:%S')) + int(match.group(2)) / 1000.0
+
+
 def test_unprovision_leaves_nothing_on_either_host(lab):
+    where = lab['where']
+    began = time.time()
     proc = faults.run(lab, 'unprovision')
     assert proc.returncode == 0
+    # tier by tier across the hosts: web (tier 1, on one host) was off before gateway (tier 0, on the other) stopped
+    web_off, gw_off = shutdown_at(where['web'], 'web'), shutdown_at(where['gateway'], 'gateway')
+    print('PROOF (unprovision) web off on %s at %.1f, gateway off on %s at %.1f'
+          % (where['web'], web_off, where['gateway'], gw_off))
+    assert began - 1 <= web_off <= gw_off
     for host in HOSTS:
         c = conn(host)
         try:
