@@ -49,7 +49,10 @@ def build_graph(vms):
     tiers = [[] for dummy in range((max(level.values()) + 1) if level else 0)]
     for name in names:  # keep the user's order inside a tier
         tiers[level[name]].append(name)
-    dependents = dict((n, [m for m in names if n in deps[m]]) for n in names)
+    dependents = dict((n, []) for n in names)
+    for name in names:  # in the definition's order, each once (a linear pass, not one scan per VM)
+        for dep in dict.fromkeys(deps[name]):
+            dependents[dep].append(name)
     return {'tiers': tiers, 'deps': deps, 'dependents': dependents, 'level': level}
 
 
