@@ -244,20 +244,19 @@ def build(cluster, image_map, options=None):
         for text in _placement.validate(cluster, [vm['name'] for vm in vms], hypervisors):
             found.add(text)
     host.memory_problems(found, vms, options.get('host'))
-    placed = options.get('placement')
-    if placed and options.get('host_name'):
+    placed = options.get('placement') if options.get('host_name') else None
+    if placed:
         _placed.assign(found, vms, placed)
-        local_names = set(vm['name'] for vm in vms if vm['hypervisor'] == options['host_name'])
-        all_vms = [{'name': vm['name'], 'domain': vm['domain'], 'ip': vm['ip'], 'hypervisor': vm['hypervisor'],
-                    'tier': vm['tier']} for vm in vms]
-        startup_vms = _placed.local_startup(found, vms, startup_vms, options['host_name'])
-        vms = [vm for vm in vms if vm['name'] in local_names]
-        smoke = [item for item in smoke if item.get('vm') in local_names]
     else:
         for vm in vms:
             vm['hypervisor'] = options.get('host_name')
-        all_vms = [{'name': vm['name'], 'domain': vm['domain'], 'ip': vm['ip'], 'hypervisor': vm['hypervisor'],
-                    'tier': vm['tier']} for vm in vms]
+    all_vms = [{'name': vm['name'], 'domain': vm['domain'], 'ip': vm['ip'], 'hypervisor': vm['hypervisor'],
+                'tier': vm['tier']} for vm in vms]
+    if placed:  # this host's part: its VMs, and in the startup list the VMs of other hosts they wait for
+        local_names = set(vm['name'] for vm in vms if vm['hypervisor'] == options['host_name'])
+        startup_vms = _placed.local_startup(found, vms, startup_vms, options['host_name'])
+        vms = [vm for vm in vms if vm['name'] in local_names]
+        smoke = [item for item in smoke if item.get('vm') in local_names]
     base_volumes = []
     for label in labels:
         image = images.get(label)

@@ -116,3 +116,12 @@ def test_the_teardown_stops_tier_by_tier_last_first_with_this_hosts_domains():
     assert tiers[1]['names'] == ['web']
     single = plan.build(CLUSTER, IMAGE_MAP, {'hosts': ['hv1']})
     assert teardown.teardown(single, objects)['stop_tiers'] == []
+
+
+def test_a_host_the_placement_gave_no_vm_has_an_empty_plan_without_problems():
+    where = {'gateway': 'hv1', 'web': 'hv2', 'app': 'hv1', 'worker': 'hv2'}
+    three = plan.build(CLUSTER, IMAGE_MAP, {'hosts': HOSTS + ['hv3'], 'placement': where, 'host_name': 'hv3'})
+    assert three['problems'] == [] and three['vms'] == [] and three['params'] == {}
+    assert three['startup_vms'] == [] and len(three['all_vms']) == 4
+    stale = plan.build(CLUSTER, IMAGE_MAP, {'hosts': HOSTS, 'placement': {'gateway': 'hv1'}, 'host_name': 'hv1'})
+    assert "vms 'web': the placement does not place it (it was made for another definition)" in stale['problems']
