@@ -177,14 +177,26 @@ def scan(conn, registry, query):
             'node': node(conn, domains)}
 
 
+def available_mib(conn):
+    """The memory the hypervisor has for new VMs, in MiB, as its libvirt says: free plus buffers and page cache (what
+    the kernel gives back, like MemAvailable), else the free memory alone; None where libvirt cannot say."""
+    try:
+        stats = conn.getMemoryStats(-1, 0)  # all NUMA cells, KiB
+        if stats.get('free') is not None:
+            return int(stats['free'] + stats.get('buffers', 0) + stats.get('cached', 0)) // 1024
+    except (_connection.libvirt.libvirtError, AttributeError, TypeError):
+        pass
+    try:
+        return int(conn.getFreeMemory()) // (1024 * 1024)
+    except _connection.libvirt.libvirtError:
+        return None
+
+
 def node(conn, domains):
-    """What the hypervisor offers, as its libvirt says (also over a remote URI): CPUs, memory and free memory in MiB,
+    """What the hypervisor offers, as its libvirt says (also over a remote URI): CPUs, memory and available memory in MiB,
     its host name, and the names of every domain defined there (the placement keeps a VM where it is defined)."""
     info = _connection.call('read the node info', conn.getInfo)
-    try:
-        free = int(conn.getFreeMemory()) // (1024 * 1024)
-    except _connection.libvirt.libvirtError:
-        free = None
+    free = available_mib(conn)
     try:
         hostname = conn.getHostname()
     except _connection.libvirt.libvirtError:

@@ -130,7 +130,7 @@ node:
       description: The host's memory, in MiB.
       type: int
     free_mib:
-      description: Its free memory, in MiB (null where libvirt cannot say).
+      description: Its memory available for new VMs, in MiB (free plus buffers and page cache; null where libvirt cannot say).
       type: int
     hostname:
       description: Its host name.

@@ -97,7 +97,9 @@ host_start() {
     script+="; mount --bind $d/${entry%%:*} ${entry#*:}"
   done
   script+="; virtlogd -d -p $d/run-virtlogd.pid; libvirtd -d -p $d/run-libvirtd.pid; /usr/sbin/sshd -f $d/ssh/sshd_config"
-  mkdir -p /run/sshd   # sshd's privilege separation directory
+  if [[ ! -d /run/sshd ]]; then   # sshd's privilege separation directory
+    mkdir -p /run/sshd && echo /run/sshd >> "$HOSTS_DIR/made-dirs"
+  fi
   ip netns exec "$hns" unshare -m --propagation private sh -c "$script"
   for _ in $(seq 1 300); do
     virsh -c "$(host_uri "$i")" version >/dev/null 2>&1 && break
@@ -110,10 +112,20 @@ host_start() {
   log "host h$i: namespace $hns, $(host_addr "$i"), libvirtd pid $(host_live_pid "$d/run-libvirtd.pid" "$hns"), sshd pid $(host_live_pid "$d/run-sshd.pid" "$hns")"
 }
 
+# Whether every daemon of hosts 1..N runs.
+hosts_alive() {
+  local i name
+  for i in $(seq 1 "$1"); do
+    for name in virtlogd libvirtd sshd; do
+      host_live_pid "$(host_dir "$i")/run-$name.pid" "$(host_ns "$i")" >/dev/null || return 1
+    done
+  done
+}
+
 hosts_up() {
   local n=$1 i
   if ! [[ $n =~ ^[1-9]$ ]]; then die "--hosts: give 1 to 9, not '$n'"; fi
-  if ((n == $(hosts_count))) && host_live_pid "$(host_dir 1)/run-libvirtd.pid" "$(host_ns 1)" >/dev/null; then
+  if ((n == $(hosts_count))) && hosts_alive "$n"; then
     log "hosts already up: $n"
     return 0
   fi

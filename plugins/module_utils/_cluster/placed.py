@@ -55,12 +55,13 @@ def place(plan, facts):
     if blind:
         free = [vm['name'] for vm in vms if not vm['host'] and vm['name'] not in existing]
         if free:
-            problems.append('placement: no facts (free memory, CPUs) of %s, so %s cannot be placed; run '
-                            'strata.libvirt.host_checks first, or give them a host' % (', '.join(blind), ', '.join(free)))
+            problems.append('placement: no facts (free memory, CPUs) of %s, so %s cannot be placed: a hypervisor of '
+                            'the cluster is not in this play (--limit) or failed before' % (', '.join(blind), ', '.join(free)))
     result = _placement.place(vms, hosts_in, plan.get('placement') or _placement.DEFAULT_STRATEGY,
                               plan.get('anti_affinity') or {}, existing)
     result['problems'] = problems + [p for p in result['problems'] if p not in problems]
     result['lines'] = _placement.describe(result)
+    result['cluster'] = plan.get('name')
     return result
 
 
@@ -87,6 +88,15 @@ def assign(found, vms, placement):
             found.add("vms '%s': the placement does not place it (it was made for another definition)" % vm['name'])
 
 
+def _deps(entries, name):
+    """What a startup entry waits for, as the engine's graph has it: its `after`, else every VM of a lower tier
+    without `after`."""
+    entry = entries[name]
+    if entry.get('after'):
+        return list(entry['after'])
+    return [other for other, e in entries.items() if not e.get('after') and (e.get('tier') or 0) < (entry.get('tier') or 0)]
+
+
 def local_startup(found, vms, startup_vms, host):
     """The startup VM list of hypervisor `host`: its VMs, and the VMs of other hosts they depend on (directly or
     through others), as remote entries."""
@@ -96,7 +106,7 @@ def local_startup(found, vms, startup_vms, host):
     stack, needed_by = list(keep), {}
     while stack:
         name = stack.pop()
-        for dep in entries[name].get('after') or []:
+        for dep in _deps(entries, name):
             needed_by.setdefault(dep, set()).add(domains[name]['name'])
             if dep not in keep:
                 keep.add(dep)

@@ -46,7 +46,9 @@ def teardown(cluster_plan, objects):
         'stop_vms': stop_vms(cluster_plan, ours),
         # a cluster over several hypervisors: per tier, last first, this host's domains of it (every host stops one
         # tier at a time, so a VM stops only once the VMs on any host that depend on it are off)
-        'stop_tiers': [{'tier': tier['tier'], 'names': tier['names'], 'vms': [{'name': dom} for dom in tier['vms'] if dom in ours]}
+        'stop_tiers': [{'tier': tier['tier'], 'names': tier['names'],
+                        'vms': [dict((k, v) for k, v in entry.items() if k != 'tier') for entry in stop_vms(cluster_plan, ours)
+                                if entry['name'] in tier['vms']]}
                        for tier in reversed(cluster_plan.get('tiers') or [])] if cluster_plan.get('multi_host') else [],
         'volumes': [{'pool': v['pool'], 'name': v['name']} for v in volumes],
         'networks': list(marked.get('networks') or []),

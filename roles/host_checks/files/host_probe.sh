@@ -159,10 +159,20 @@ if "libvirt" not in missing:
             # what the hypervisor behind the URI has, as its libvirt says (the rest of this probe looks at the machine
             # it runs on, which for a remote URI is not the hypervisor)
             lines.append("node_memory_kb=%d" % (int(info[1]) * 1024))
-            lines.append("node_free_kb=%d" % (int(conn.getFreeMemory()) // 1024))
-            lines.append("node_hostname=" + conn.getHostname())
-            caps = conn.getCapabilities()
-            lines.append("node_kvm=" + ("yes" if "<domain type='kvm'" in caps else "no"))
+            try:  # free plus buffers and page cache, like MemAvailable
+                stats = conn.getMemoryStats(-1, 0)
+                lines.append("node_free_kb=%d" % (stats["free"] + stats.get("buffers", 0) + stats.get("cached", 0)))
+            except Exception:
+                try:
+                    lines.append("node_free_kb=%d" % (int(conn.getFreeMemory()) // 1024))
+                except Exception:
+                    pass
+            try:
+                lines.append("node_hostname=" + conn.getHostname())
+                caps = conn.getCapabilities()
+                lines.append("node_kvm=" + ("yes" if "<domain type='kvm'" in caps else "no"))
+            except Exception:
+                pass
             # the most vCPUs libvirt lets a domain of this machine type have, per virtualisation type
             for virt in ("kvm", "qemu"):
                 try:

@@ -33,7 +33,7 @@ PLAY = """
   vars:
     cluster_generate_ssh_key: false
     cluster_host_keys_wait: 0
-    cluster_placement: {placement: {a: hv1, b: hv2}, problems: []}  # what place.yml would find (test:///default has no free memory)
+    cluster_placement: {cluster: mh, placement: {a: hv1, b: hv2}, problems: []}  # what place.yml would find (test:///default has no free memory)
   tasks:
     - ansible.builtin.include_role: {name: strata.libvirt.cluster, tasks_from: inventory}
     - ansible.builtin.debug:

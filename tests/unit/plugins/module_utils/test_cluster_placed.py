@@ -59,7 +59,7 @@ def test_problems_before_any_change():
     assert "vms 'web': its domain mh-web is defined on hv1 and on hv2; remove one of them" in twice['problems']
     blind = placed.place(p, {'hv1': FACTS['hv1']})
     assert blind['problems'][0] == ('placement: no facts (free memory, CPUs) of hv2, so gateway, web, app, worker cannot '
-                                    'be placed; run strata.libvirt.host_checks first, or give them a host')
+                                    'be placed: a hypervisor of the cluster is not in this play (--limit) or failed before')
     bad = dict(CLUSTER, placement='wide', vms=[dict(CLUSTER['vms'][0], host='hv9')] + CLUSTER['vms'][1:])
     problems = whole(bad)['problems']
     assert "placement: 'wide'; use one of spread, pack" in problems
@@ -125,3 +125,29 @@ def test_a_host_the_placement_gave_no_vm_has_an_empty_plan_without_problems():
     assert three['startup_vms'] == [] and len(three['all_vms']) == 4
     stale = plan.build(CLUSTER, IMAGE_MAP, {'hosts': HOSTS, 'placement': {'gateway': 'hv1'}, 'host_name': 'hv1'})
     assert "vms 'web': the placement does not place it (it was made for another definition)" in stale['problems']
+
+
+def test_tiers_order_across_hosts_too():
+    cluster = copy.deepcopy(CLUSTER)
+    cluster['anti_affinity'] = None
+    cluster['vms'] = [{'name': 'db', 'ip': '10.9.0.30', 'tier': 0, 'probes': [{'type': 'tcp', 'port': 5432}]},
+                      {'name': 'web', 'ip': '10.9.0.31', 'tier': 1},
+                      {'name': 'cache', 'ip': '10.9.0.32', 'tier': 0}]
+    where = {'db': 'hv1', 'web': 'hv2', 'cache': 'hv2'}
+    two = plan.build(cluster, IMAGE_MAP, {'hosts': HOSTS, 'placement': where, 'host_name': 'hv2'})
+    assert two['problems'] == []
+    startup = dict((e['name'], e) for e in two['params']['startup']['vms'])
+    # web (tier 1) waits for every tier-0 VM, db on hv1 too
+    assert sorted(startup) == ['mh-cache', 'mh-db', 'mh-web'] and startup['mh-db']['remote'] == 'hv1'
+    assert startup['mh-db']['tier'] == 0 and startup['mh-web']['tier'] == 1
+    one = plan.build(cluster, IMAGE_MAP, {'hosts': HOSTS, 'placement': where, 'host_name': 'hv1'})
+    assert [e['name'] for e in one['params']['startup']['vms']] == ['mh-db']
+
+
+def test_the_tier_by_tier_stop_keeps_each_vms_grace():
+    cluster = copy.deepcopy(CLUSTER)
+    cluster['vms'][0]['grace'] = 7
+    p = plan.build(cluster, IMAGE_MAP, {'hosts': HOSTS})
+    objects = {'marked': {'domains': ['mh-gateway'], 'networks': [], 'pools': [], 'volumes': []}, 'objects': {},
+               'foreign': []}
+    assert teardown.teardown(p, objects)['stop_tiers'][-1]['vms'] == [{'name': 'mh-gateway', 'grace': 7}]
