@@ -106,6 +106,7 @@ def inventory(work, via_uri=None):
                        'ansible_python_interpreter': ENV['STRATA_LAB_HOST_PYTHON']}
     if via_uri:
         hosts[via_uri] = {'ansible_connection': 'local', 'ansible_python_interpreter': ENV['STRATA_LAB_HOST_PYTHON'],
+                          'strata_route_via': host_env(via_uri, 'ADDR'),
                           'strata_libvirt_uri': 'qemu+ssh://root@%s/system?keyfile=%s&command=%s'
                                                 % (host_env(via_uri, 'ADDR'), ENV['STRATA_LAB_HOST_KEY'],
                                                    ssh_command(work))}

@@ -34,7 +34,7 @@ from ansible_collections.strata.libvirt.plugins.module_utils import _probes
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.domains import read_state
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.graph import build_graph
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.schedule import start_order, stop_waves
-from ansible_collections.strata.libvirt.plugins.module_utils._startup.spec import AUTO
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.spec import AUTO, local_vms
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.probing import ProbeMixin
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.starting import StartMixin
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.stopping import StopMixin
@@ -53,6 +53,8 @@ class Engine(StartMixin, ProbeMixin, StopMixin):
     """Runs one config against one connection. progress(line) gets one line per event."""
 
     def __init__(self, config, conn, progress=None, lock=None, check_mode=False, events=None):
+        if config['state'] != 'started':  # a stop or an autostart setting leaves the VMs of other hosts alone
+            config = dict(config, vms=local_vms(config['vms']))
         self.config = config
         self.conn = conn
         self.progress_cb = progress

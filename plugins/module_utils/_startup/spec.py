@@ -240,7 +240,7 @@ def _vm(raw, index, seen, timeout, grace):
     }
 
 
-def _local(vms):
+def local_vms(vms):
     """The VMs of this hypervisor: a stop, or an autostart setting, leaves the VMs of other hosts (remote) alone, and
     the order among the VMs here stays."""
     by_name = dict((vm['name'], vm) for vm in vms)
@@ -308,9 +308,7 @@ def normalize(params):
         raise StrataError('vms: give at least one VM (a list of dicts with a name)')
     seen = set()
     vms = [_vm(raw, index, seen, timeout, grace) for index, raw in enumerate(raw_vms)]
-    if state != 'started':
-        vms = _local(vms)
-    graph = build_graph(vms)
+    graph = build_graph(local_vms(vms) if state != 'started' else vms)
     selected = _selected_tiers(params, graph)
     retries = params.get('start_retries')
     retries = DEFAULTS['start_retries'] if retries is None else retries

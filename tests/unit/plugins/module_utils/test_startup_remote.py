@@ -18,7 +18,7 @@ libvirt = pytest.importorskip('libvirt')
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.engine import Engine
-from ansible_collections.strata.libvirt.plugins.module_utils._startup.spec import normalize
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.spec import boot_config, local_vms, normalize
 
 URI = 'test:///default'
 PREFIX = 'su-'   # the domains of these tests (removed after each by the conftest's hv)
@@ -108,8 +108,11 @@ def test_a_stop_leaves_the_remote_vms_out_and_keeps_the_order_through_them(hv, d
               'probes': [{'type': 'tcp', 'port': 1}]},
              {'name': 'su-b', 'after': ['su-x']}]
     config = normalize({'state': 'stopped', 'vms': chain})
-    assert [vm['name'] for vm in config['vms']] == ['su-a', 'su-b']
-    assert config['vms'][1]['after'] == ['su-a']                # su-b after su-x after su-a: still after su-a
+    local = local_vms(config['vms'])
+    assert [vm['name'] for vm in local] == ['su-a', 'su-b']
+    assert local[1]['after'] == ['su-a']                        # su-b after su-x after su-a: still after su-a
+    # the boot service's config (validated with state present) keeps the remote VM: its start waits for it
+    assert [vm['name'] for vm in boot_config(normalize({'state': 'present', 'vms': chain}))['vms']] == ['su-a', 'su-x', 'su-b']
     down = engine(hv, tmp_path, state='stopped', vms=chain, grace=5).run()
     assert not down.get('failed'), down.get('msg')
     assert down['stopped'] == ['su-b', 'su-a']
