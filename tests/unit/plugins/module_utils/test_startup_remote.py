@@ -15,27 +15,12 @@ import pytest
 
 libvirt = pytest.importorskip('libvirt')
 
-from ansible_collections.strata.libvirt.plugins.module_utils import _connection
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.engine import Engine
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.spec import boot_config, local_vms, normalize
+from ansible_collections.strata.libvirt.tests.unit.plugins.module_utils.test_startup_engine import closed_port, engine
 
-URI = 'test:///default'
 PREFIX = 'su-'   # the domains of these tests (removed after each by the conftest's hv)
-
-
-def engine(hv, tmp_path, check=False, **params):
-    state_dir = str(tmp_path / 'state')
-    return Engine(normalize(params), hv, lock=lambda: _connection.hypervisor_lock(state_dir, URI, 10),
-                  check_mode=check)
-
-
-def free_port():
-    sock = socket.socket()
-    sock.bind(('127.0.0.1', 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 def vms(port):
@@ -47,7 +32,7 @@ def vms(port):
 
 def test_a_vm_here_starts_only_once_its_remote_dependency_answers(hv, define, tmp_path):
     define('su-web', 'su-db')
-    port = free_port()
+    port = closed_port()
     opened = {}
 
     def open_later():
@@ -91,7 +76,7 @@ def test_a_vm_here_starts_only_once_its_remote_dependency_answers(hv, define, tm
 
 def test_a_remote_vm_that_never_answers_fails_its_dependents_with_its_name(hv, define, tmp_path):
     define('su-web', 'su-db')
-    params = vms(free_port())
+    params = vms(closed_port())
     params[0]['timeout'] = 1
     up = engine(hv, tmp_path, vms=params).run()
     assert up['failed'] is True
