@@ -13,7 +13,8 @@ network and volume module docs):
 - storage pools and volumes have no ``<metadata>`` in libvirt 9.0 (their parsers drop it), so a
   registry file per URI under ``state_dir`` records them, keyed by what libvirt cannot reuse by
   accident: the pool's UUID, the volume's key (its path). It is written atomically under the
-  per-URI lock.
+  per-URI lock. The registry belongs to the hypervisor: for a ``driver+ssh://`` URI it is the file on that
+  machine (the one a module there uses for ``qemu:///system``), read and written over SSH (_remote_files).
 
 Private to strata.libvirt; no compatibility promise.
 """
@@ -24,7 +25,7 @@ import tempfile
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils._connection import ensure_dir, replace_file, uri_slug
-from ansible_collections.strata.libvirt.plugins.module_utils import _xml
+from ansible_collections.strata.libvirt.plugins.module_utils import _remote_files, _xml
 
 NAMESPACE = 'https://github.com/strata-libvirt/strata.libvirt/xmlns/owner/1'
 PREFIX = 'strata'
@@ -107,18 +108,31 @@ class OwnerRegistry(object):
     def __init__(self, state_dir, uri, module=None):
         self.uri = uri
         self.module = module
-        self.path = os.path.join(state_dir, 'owners', '%s.json' % uri_slug(uri))
+        target = _remote_files.ssh_target(uri)
+        # on the hypervisor's machine: the file its own modules use (keyed by its local URI); here: keyed by uri
+        self.remote = _remote_files.RemoteFiles(target) if target else None
+        self.key = target['local_uri'] if target else uri
+        self.path = os.path.join(state_dir, 'owners', '%s.json' % uri_slug(self.key))
         self.data = None
 
-    def load(self):
-        data = {'version': 1, 'uri': self.uri, 'pools': {}, 'volumes': {}}
+    def _read(self):
+        if self.remote is not None:
+            return self.remote.read(self.path)
         try:
             with open(self.path, 'r') as handle:
-                loaded = json.load(handle)
+                return handle.read()
         except IOError:
-            loaded = {}
+            return None
+
+    def load(self):
+        data = {'version': 1, 'uri': self.key, 'pools': {}, 'volumes': {}}
+        text = self._read()
+        try:
+            loaded = json.loads(text) if text else {}
         except ValueError as exc:
-            raise StrataError("The ownership registry '%s' is not valid JSON (%s); fix or remove it" % (self.path, exc))
+            where = (' on %s' % self.remote.target['host']) if self.remote is not None else ''
+            raise StrataError("The ownership registry '%s'%s is not valid JSON (%s); fix or remove it"
+                              % (self.path, where, exc))
         for section in self.SECTIONS:
             data[section].update(loaded.get(section) or {})
         self.data = data
@@ -147,13 +161,16 @@ class OwnerRegistry(object):
             self.save()
 
     def save(self):
+        text = json.dumps(self.data, indent=2, sort_keys=True) + '\n'
+        if self.remote is not None:
+            self.remote.write(self.path, text, REGISTRY_MODE)
+            return
         directory = os.path.dirname(self.path)
         ensure_dir(directory)
         fd, tmp = tempfile.mkstemp(prefix='.owners-', dir=directory)
         try:
             with os.fdopen(fd, 'w') as handle:
-                json.dump(self.data, handle, indent=2, sort_keys=True)
-                handle.write('\n')
+                handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
             replace_file(self.module, tmp, self.path, REGISTRY_MODE)
