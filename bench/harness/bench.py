@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The benchmark: the fixtures every phase shares (keys, the floor's base image, the quiet wait, one
 ansible-playbook run) and the driver that runs the chosen phases, each cleaning up after itself. The phases
-themselves are mixins: floor.py (floor, scale), ours.py (ours, noop, disk, unprov), seed.py (seed, pairs)."""
+themselves are mixins: floor.py (floor, scale), ours.py (ours, noop, disk, unprov), seed.py (seed, pairs),
+growth.py (growth)."""
 
 from __future__ import annotations
 
@@ -17,13 +18,14 @@ import libvirt
 
 from .events import read_events, recap_changed, task_durations
 from .floor import FloorPhases
+from .growth import GrowthPhases
 from .ours import OursPhases
 from .plain import remove_prefixed
 from .seed import SeedPhases
 from .util import ANSIBLE_PLAYBOOK, BENCH, PREFIX, ROOT, URI, WORK, BenchError, log, machine_info, rnd, run, wait_quiet
 
 
-class Bench(FloorPhases, OursPhases, SeedPhases):
+class Bench(FloorPhases, GrowthPhases, OursPhases, SeedPhases):
 
     def __init__(self, args):
         self.args = args
@@ -119,6 +121,8 @@ class Bench(FloorPhases, OursPhases, SeedPhases):
             steps.append(('seed', self.phase_seed, PREFIX + 'seed'))
         if 'seed' in want and 'ours' in want and self.args.pairs > 1:
             steps.append(('pairs', self.phase_pairs, PREFIX + 'c'))
+        if 'growth' in want and self.args.growth:
+            steps.append(('growth', self.phase_growth, PREFIX + 'g'))
         if 'scale' in want and self.args.scale:
             steps.append(('scale', self.phase_scale, PREFIX + 'scale'))
         self.prefixes = [step[2] for step in steps]

@@ -31,6 +31,8 @@ def parse_args(argv):
                         help='pairs of (ours cold, seed method) for the seed target, its value the median of the '
                              'pairs\' ratios; default 1')
     parser.add_argument('--scale', default='4,8,12', help='VM counts of the scale phase; default 4,8,12')
+    parser.add_argument('--growth', default='4,25,100',
+                        help='VM counts of the growth phase (the host side, no guest boots); default 4,25,100')
     parser.add_argument('--max-parallel', default='auto',
                         help='startup.max_parallel of the scale phase\'s clusters (a number, auto or none); default auto')
     parser.add_argument('--boot-timeout', type=int, default=900, help='seconds a VM may take to answer SSH; default 900')
@@ -60,6 +62,7 @@ def parse_args(argv):
         skip.append('scale')
     args.only = [x for x in only if x not in skip]
     args.scale = [int(x) for x in args.scale.split(',') if x.strip()]
+    args.growth = [int(x) for x in args.growth.split(',') if x.strip()]
     if args.vms < 1 or args.runs < 1 or args.long_runs < 1 or args.pairs < 1:
         parser.error('--vms, --runs, --long-runs and --pairs must be at least 1')
     return args

@@ -145,5 +145,24 @@ def evaluate(results):
         targets.append(target('12 VMs <= 2.5x the time of 4', rnd(ratio, 2), 2.5, ratio <= 2.5,
                               'ours 12: %.1f s, 4: %.1f s; the plain-libvirt floor itself scales %sx'
                               % (points[12]['ours_s'], points[4]['ours_s'], rnd(floor_ratio, 2))))
+    targets.extend(growth_targets(p.get('growth') or {}))
     results['targets'] = targets
+    return targets
+
+
+def growth_targets(growth):
+    """The host side's growth (no guest boots): at most 0.1 s more per VM from 25 to 100 VMs; the no-op re-run of 100
+    VMs under 20 s."""
+    points = dict((pt['n'], pt) for pt in growth.get('points', []) if pt.get('provision_s') is not None)
+    targets = []
+    if 25 in points and 100 in points:
+        slope = (points[100]['provision_s'] - points[25]['provision_s']) / 75.0
+        targets.append(target('host side grows <= 0.1 s per VM from 25 to 100 VMs', rnd(slope, 3), 0.1, slope <= 0.1,
+                              'provision of 25 VMs %.1f s, of 100 VMs %.1f s (%s)'
+                              % (points[25]['provision_s'], points[100]['provision_s'], growth.get('method'))))
+    if points.get(100, {}).get('noop_s') is not None:
+        pt = points[100]
+        targets.append(target('no-op re-run of 100 VMs < 20 s, changed=0', pt['noop_s'], 20,
+                              pt['noop_s'] < 20 and pt.get('noop_changed') == 0,
+                              'changed=%s, %.1f s' % (pt.get('noop_changed'), pt['noop_s'])))
     return targets

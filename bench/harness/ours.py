@@ -21,9 +21,11 @@ class OursPhases:
     """Bench's runs of the collection's playbooks, and its ours and noop phases."""
 
     # ---- ours: generated inventory (shaped like inventory/group_vars of the collection)
-    def inventory(self, name, octet, vms, memory_mib, tiers, max_parallel=None):
+    def inventory(self, name, octet, vms, memory_mib, tiers, max_parallel=None, image=None, disk='4G', probes=None,
+                  tcg_tb_cache=None):
         """vms: count. tiers: True = 'gw' in tier 0, the rest in tier 1; False = one tier. max_parallel: the
-        startup's start limit (None: none)."""
+        startup's start limit (None: none). image: the image map's entry (default: the lab image over HTTP);
+        probes: every VM's (default: the SSH login); tcg_tb_cache: the cluster's (MiB; default: libvirt's)."""
         inv = os.path.join(WORK, 'inv-' + name)
         gv = os.path.join(inv, 'group_vars', 'hypervisor')
         os.makedirs(gv, exist_ok=True)
@@ -31,24 +33,26 @@ class OursPhases:
         vm_list = []
         for index in range(vms):
             vm_name = 'gw' if (tiers and index == 0) else 'n%d' % index
-            vm_list.append({'name': vm_name, 'ip': '%s.%d' % (net, 10 + index),
-                            'tier': (0 if index == 0 else 1) if tiers else 0})
+            vm_list.append(dict({'name': vm_name, 'ip': '%s.%d' % (net, 10 + index),
+                                 'tier': (0 if index == 0 else 1) if tiers else 0}, **({'probes': probes} if probes else {})))
         cluster = {
             'name': PREFIX + name, 'uri': URI, 'virt_type': 'qemu', 'image': 'bench', 'size': 'bench',
             'network': {'cidr': net + '.0/24', 'mode': 'nat', 'domain': 'bench.strata.test',
-                        'dhcp_range': {'start': net + '.100', 'end': net + '.199'}},
+                        'dhcp_range': {'start': net + '.200', 'end': net + '.250'}},
             'user': USER, 'ssh_private_key_file': self.key, 'ssh_public_keys': [],
             'console_log_dir': os.path.join(WORK, 'console'),
             'startup': dict({'on_failure': 'abort', 'timeout': self.args.boot_timeout, 'grace': 60},
                             **({'max_parallel': max_parallel} if max_parallel else {})),
             'vms': vm_list,
         }
+        if tcg_tb_cache:
+            cluster['tcg_tb_cache'] = tcg_tb_cache
         lab = os.environ.get('STRATA_LAB_HTTP', 'http://127.0.0.1:8088')
         image_map = {
             'default_label': 'bench',
-            'sizes': {'bench': {'vcpus': 1, 'memory': '%dM' % memory_mib, 'disk': '4G'}},
-            'images': {'bench': {'source': lab + '/strata-debian-12.qcow2', 'checksum': 'sha256:' + lab + '/SHA256SUMS',
-                                 'size': 'bench', 'login_user': USER}},
+            'sizes': {'bench': {'vcpus': 1, 'memory': '%dM' % memory_mib, 'disk': disk}},
+            'images': {'bench': image or {'source': lab + '/strata-debian-12.qcow2', 'checksum': 'sha256:' + lab + '/SHA256SUMS',
+                                          'size': 'bench', 'login_user': USER}},
         }
         group_vars = {
             'strata_cluster': cluster, 'strata_image_map': image_map,

@@ -95,6 +95,16 @@ def markdown(results):
             % (pt['n'], pt.get('max_parallel') or 'none', pt.get('peak_booting') or '-', pt.get('ours_ready', '-'), pt['n'],
                pt.get('floor_ready', '-'), pt['n'], results['options'].get('boot_timeout')),
             '%s / %s (%sx)' % (pt.get('ours_s'), pt.get('floor_s') if pt.get('floor_s') else 'not all ready', pt.get('ratio')))
+    for pt in [pt for pt in p.get('growth', {}).get('points', []) if pt.get('provision_s') is not None]:
+        row('growth %d VMs (%s MiB, no guest boots): provision / per VM / no-op re-run (changed) / unprovision'
+            % (pt['n'], p['growth'].get('memory_mib')),
+            '%s s / %s s / %s s (%s) / %s s' % (pt['provision_s'], pt['per_vm_s'], pt.get('noop_s'), pt.get('noop_changed'),
+                                                pt.get('unprovision_s')))
+    for pt in [pt for pt in p.get('growth', {}).get('points', []) if pt.get('provision')]:
+        lines += ['', '### Per phase: growth, %d VMs (provision, then the no-op re-run)' % pt['n'], '',
+                  '| phase | provision s | no-op s |', '|---|---|---|']
+        noop_phases = dict((pt.get('noop') or {}).get('phases') or [])
+        lines += ['| %s | %s | %s |' % (name, secs, noop_phases.get(name, '')) for name, secs in pt['provision']['phases']]
     for title, phases in (('ours cold', ours.get('cold', {}).get('phases')), ('ours warm', ours.get('warm', {}).get('phases')),
                           ('ours no-op re-run', noop.get('profile')), ('seed method', seed.get('phases')),
                           ('unprovision', (ours.get('unprovision') or [{}])[0].get('phases') if ours.get('unprovision') else None)):
@@ -127,7 +137,9 @@ def plot(results, path):
         if value is not None:
             bars.append((label, value))
     points = [pt for pt in p.get('scale', {}).get('points', []) if pt.get('ours_s') or pt.get('floor_s')]
-    fig, axes = plt.subplots(1, 2 if points else 1, figsize=(13 if points else 8, 5), squeeze=False)
+    growth = [pt for pt in p.get('growth', {}).get('points', []) if pt.get('provision_s') is not None]
+    panels = 1 + bool(points) + bool(growth)
+    fig, axes = plt.subplots(1, panels, figsize=(5 + 4 * panels, 5), squeeze=False)
     ax = axes[0][0]
     if bars:
         ax.barh([b[0] for b in bars][::-1], [b[1] for b in bars][::-1], color='#4c72b0')
@@ -144,6 +156,16 @@ def plot(results, path):
         ax2.set_ylabel('seconds to all ready')
         ax2.set_title('scale')
         ax2.legend()
+    if growth:
+        ax3 = axes[0][panels - 1]
+        sizes = [pt['n'] for pt in growth]
+        ax3.plot(sizes, [pt['provision_s'] for pt in growth], 'o-', label='provision')
+        ax3.plot(sizes, [pt.get('noop_s') for pt in growth], 's--', label='no-op re-run')
+        ax3.plot(sizes, [pt.get('unprovision_s') for pt in growth], '^:', label='unprovision')
+        ax3.set_xlabel('VMs (%s MiB, no guest boots)' % p['growth'].get('memory_mib'))
+        ax3.set_ylabel('seconds (host side)')
+        ax3.set_title('growth of the host side')
+        ax3.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
