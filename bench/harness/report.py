@@ -138,18 +138,19 @@ def plot(results, path):
             bars.append((label, value))
     points = [pt for pt in p.get('scale', {}).get('points', []) if pt.get('ours_s') or pt.get('floor_s')]
     growth = [pt for pt in p.get('growth', {}).get('points', []) if pt.get('provision_s') is not None]
-    panels = 1 + bool(points) + bool(growth)
+    with_bars = bool(bars) or not (points or growth)
+    panels = with_bars + bool(points) + bool(growth)
     fig, axes = plt.subplots(1, panels, figsize=(5 + 4 * panels, 5), squeeze=False)
-    ax = axes[0][0]
-    if bars:
+    if with_bars:
+        ax = axes[0][0]
         ax.barh([b[0] for b in bars][::-1], [b[1] for b in bars][::-1], color='#4c72b0')
         for index, (_label, value) in enumerate(bars[::-1]):
             ax.text(value, index, ' %.1f s' % value, va='center', fontsize=8)
-    ax.set_xlabel('seconds (wall clock)')
-    ax.set_title('%s VMs, %s, %d cores' % (ours.get('n') or floor.get('n') or '-', results['machine']['virtualisation'],
-                                           results['machine']['cores']))
+        ax.set_xlabel('seconds (wall clock)')
+        ax.set_title('%s VMs, %s, %d cores' % (ours.get('n') or floor.get('n') or '-', results['machine']['virtualisation'],
+                                               results['machine']['cores']))
     if points:
-        ax2 = axes[0][1]
+        ax2 = axes[0][int(with_bars)]
         ax2.plot([pt['n'] for pt in points], [pt.get('ours_s') for pt in points], 'o-', label='ours (provision)')
         ax2.plot([pt['n'] for pt in points], [pt.get('floor_s') for pt in points], 's--', label='plain libvirt floor')
         ax2.set_xlabel('VMs (256 MiB, one tier)')
@@ -164,7 +165,7 @@ def plot(results, path):
         ax3.plot(sizes, [pt.get('unprovision_s') for pt in growth], '^:', label='unprovision')
         ax3.set_xlabel('VMs (%s MiB, no guest boots)' % p['growth'].get('memory_mib'))
         ax3.set_ylabel('seconds (host side)')
-        ax3.set_title('growth of the host side')
+        ax3.set_title('growth of the host side, %s' % results['machine']['virtualisation'])
         ax3.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
