@@ -113,27 +113,36 @@ class OwnerRegistry(object):
         self.remote = _remote_files.RemoteFiles(target) if target else None
         self.key = target['local_uri'] if target else uri
         self.path = os.path.join(state_dir, 'owners', '%s.json' % uri_slug(self.key))
+        # where earlier releases kept the records of a remote URI (on this machine); read too, moved on the next save
+        self.legacy_path = os.path.join(state_dir, 'owners', '%s.json' % uri_slug(uri)) if target else None
         self.data = None
 
-    def _read(self):
-        if self.remote is not None:
-            return self.remote.read(self.path)
+    @staticmethod
+    def _read_local(path):
         try:
-            with open(self.path, 'r') as handle:
+            with open(path, 'r') as handle:
                 return handle.read()
         except IOError:
             return None
 
+    def _read(self):
+        if self.remote is not None:
+            return self.remote.read(self.path)
+        return self._read_local(self.path)
+
+    def _parse(self, text, path, where=''):
+        try:
+            return json.loads(text) if text else {}
+        except ValueError as exc:
+            raise StrataError("The ownership registry '%s'%s is not valid JSON (%s); fix or remove it" % (path, where, exc))
+
     def load(self):
         data = {'version': 1, 'uri': self.key, 'pools': {}, 'volumes': {}}
-        text = self._read()
-        try:
-            loaded = json.loads(text) if text else {}
-        except ValueError as exc:
-            where = (' on %s' % self.remote.target['host']) if self.remote is not None else ''
-            raise StrataError("The ownership registry '%s'%s is not valid JSON (%s); fix or remove it"
-                              % (self.path, where, exc))
+        where = (' on %s' % self.remote.target['host']) if self.remote is not None else ''
+        loaded = self._parse(self._read(), self.path, where)
+        legacy = self._parse(self._read_local(self.legacy_path), self.legacy_path) if self.legacy_path else {}
         for section in self.SECTIONS:
+            data[section].update(legacy.get(section) or {})
             data[section].update(loaded.get(section) or {})
         self.data = data
         return self
@@ -164,6 +173,8 @@ class OwnerRegistry(object):
         text = json.dumps(self.data, indent=2, sort_keys=True) + '\n'
         if self.remote is not None:
             self.remote.write(self.path, text, REGISTRY_MODE)
+            if self.legacy_path and os.path.exists(self.legacy_path):
+                os.unlink(self.legacy_path)  # its records are in the host's file now; a forgotten one must not return
             return
         directory = os.path.dirname(self.path)
         ensure_dir(directory)

@@ -79,3 +79,24 @@ def test_a_missing_remote_registry_is_empty_and_a_failing_ssh_names_the_host(tmp
         _ownership.OwnerRegistry(state, 'qemu+ssh://hv1/system?command=%s' % failing).load()
     with pytest.raises(StrataError, match=r"Cannot read .* on hv1 over SSH \(/nonexistent/ssh\)"):
         _ownership.OwnerRegistry(state, 'qemu+ssh://hv1/system?command=/nonexistent/ssh').load()
+
+
+
+def test_records_an_earlier_release_kept_on_the_controller_are_still_ours(tmp_path, ssh):
+    """Earlier releases kept a qemu+ssh URI's records in this machine's file keyed by that URI: they are read too,
+    and the next save moves them into the host's file."""
+    state = str(tmp_path / 'state')
+    remote_uri = 'qemu+ssh://root@hv1/system?command=%s' % ssh
+    legacy = os.path.join(state, 'owners', '%s.json' % _ownership.uri_slug(remote_uri))
+    os.makedirs(os.path.dirname(legacy))
+    with open(legacy, 'w') as handle:
+        json.dump({'version': 1, 'uri': remote_uri, 'pools': {'uuid-old': {'cluster': 'c1', 'name': 'c1'}}}, handle)
+    registry = _ownership.OwnerRegistry(state, remote_uri).load()
+    assert registry.get('pools', 'uuid-old') == {'owned': True, 'cluster': 'c1'}
+    assert not _ownership.OwnerRegistry(state, 'qemu:///system').load().get('pools', 'uuid-old')['owned']
+    registry.record('volumes', '/pool/c1-a.qcow2', 'c1')
+    on_host = _ownership.OwnerRegistry(state, 'qemu:///system').load()
+    assert on_host.get('pools', 'uuid-old')['owned'] and on_host.get('volumes', '/pool/c1-a.qcow2')['owned']
+    assert not os.path.exists(legacy)
+    registry.forget('pools', 'uuid-old')  # forgotten for good: the old file does not bring it back
+    assert not _ownership.OwnerRegistry(state, remote_uri).load().get('pools', 'uuid-old')['owned']
