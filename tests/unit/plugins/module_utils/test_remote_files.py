@@ -81,7 +81,6 @@ def test_a_missing_remote_registry_is_empty_and_a_failing_ssh_names_the_host(tmp
         _ownership.OwnerRegistry(state, 'qemu+ssh://hv1/system?command=/nonexistent/ssh').load()
 
 
-
 def test_records_an_earlier_release_kept_on_the_controller_are_still_ours(tmp_path, ssh):
     """Earlier releases kept a qemu+ssh URI's records in this machine's file keyed by that URI: they are read too,
     and the next save moves them into the host's file."""
