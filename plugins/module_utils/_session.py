@@ -10,6 +10,8 @@
     with session(..., hold_lock=False) as ctx:                      # connect only; take the lock per step
         with ctx.lock():
             ...
+    with shared():                                                  # the items of one module run
+        with module_session(item_module) as ctx: ...                # one connection, lock and registry for all
 
 It resolves the URI (the user's, else LIBVIRT_DEFAULT_URI, else qemu:///system), opens the connection,
 asks libvirt for the canonical URI (the key of the lock and of the ownership registry), takes the per-URI
@@ -36,6 +38,7 @@ class Session(object):
         self.state_dir = state_dir
         self.lock_timeout = lock_timeout
         self.registry = None
+        self.cache = {}   # what a step read and may reuse within this session (a step that changes it drops it)
 
     @contextlib.contextmanager
     def lock(self):
@@ -74,9 +77,52 @@ def session(uri=None, state_dir=_connection.DEFAULT_STATE_DIR, lock_timeout=_con
         close_quietly(conn)
 
 
+class SharedSessions(object):
+    """The locked sessions of one module run's items, one per connection: the first item that asks for one
+    connects, takes the lock and loads the registry; the later items of the same URI get the same session
+    (no new connection, lock or registry read per item); all are closed, and their locks released, when the
+    run's items are done."""
+
+    def __init__(self):
+        self._stack = contextlib.ExitStack()
+        self._sessions = {}
+
+    def get(self, key, open_session):
+        @contextlib.contextmanager
+        def reuse():
+            if key not in self._sessions:
+                self._sessions[key] = self._stack.enter_context(open_session())
+            yield self._sessions[key]
+        return reuse()
+
+    def close(self):
+        self._sessions = {}
+        self._stack.close()
+
+
+_SHARED = []   # the SharedSessions of the module run in progress (see shared())
+
+
+@contextlib.contextmanager
+def shared():
+    """For the block (the items of one module run), module_session() with hold_lock and registry hands out
+    one session per connection instead of a new one per call."""
+    sessions = SharedSessions()
+    _SHARED.append(sessions)
+    try:
+        yield sessions
+    finally:
+        _SHARED.remove(sessions)
+        sessions.close()
+
+
 def module_session(module, params=None, hold_lock=True, registry=True):
-    """session() with a module's connection options (uri, state_dir, lock_timeout)."""
+    """session() with a module's connection options (uri, state_dir, lock_timeout); within shared(), the
+    block's session of the same options when it holds the lock and the registry."""
     params = module.params if params is None else params
     timeout = params.get('lock_timeout')
-    return session(params.get('uri'), params.get('state_dir') or _connection.DEFAULT_STATE_DIR,
-                   _connection.DEFAULT_LOCK_TIMEOUT if timeout is None else timeout, module, hold_lock, registry)
+    args = (params.get('uri'), params.get('state_dir') or _connection.DEFAULT_STATE_DIR,
+            _connection.DEFAULT_LOCK_TIMEOUT if timeout is None else timeout)
+    if _SHARED and hold_lock and registry:
+        return _SHARED[-1].get(args, lambda: session(*args, module=module))
+    return session(*args, module=module, hold_lock=hold_lock, registry=registry)

@@ -348,6 +348,10 @@ class VolumeResource(Resource):
     def _record(self, ctx, vol, cluster):
         ctx.registry.record('volumes', vol.key(), cluster, pool=self.params['pool'], name=self.params['name'])
 
+    def apply(self, ctx, action):
+        forget_backing_index(ctx, self.params['pool'])   # whatever the action, the pool's volumes change
+        Resource.apply(self, ctx, action)
+
     def do_create(self, ctx, xml, cluster):
         vol = _connection.call(self.what('create'), self._pool(ctx).createXML, xml, 0)
         self._record(ctx, vol, cluster)
@@ -450,15 +454,30 @@ def read_volume(ctx, desired):
     what = "read volume '%s' in pool '%s'" % (name, pool_name)
     if vol is not None:
         config = volume_state(vol, what)
-        users = []
-        for other in _connection.call("list the volumes of pool '%s'" % pool_name, pool.listAllVolumes, 0):
-            if other.name() != name and (volume_state(other, what).get('backing') or {}).get('path') == config['path']:
-                users.append(other.name())
+        users = [other for other in backing_index(ctx, pool, pool_name).get(config['path'], []) if other != name]
         state.update(exists=True, config=config, users=sorted(users),
                      owner=ctx.registry.get('volumes', config['key']))
     if desired['state'] != 'absent':
         state['source'] = _resolve_source(ctx, desired)
     return state
+
+
+def backing_index(ctx, pool, pool_name):
+    """{backing file path: [names of the pool's volumes on it]}: each volume's XML read once per session (the
+    items of one run share it), not once per volume asked about; forgotten by every change to the pool's volumes."""
+    key = ('backing_index', pool_name)
+    if key not in ctx.cache:
+        index = {}
+        for other in _connection.call("list the volumes of pool '%s'" % pool_name, pool.listAllVolumes, 0):
+            backing = volume_state(other, "read volume '%s' in pool '%s'" % (other.name(), pool_name)).get('backing')
+            if backing and backing.get('path'):
+                index.setdefault(backing['path'], []).append(other.name())
+        ctx.cache[key] = index
+    return ctx.cache[key]
+
+
+def forget_backing_index(ctx, pool_name):
+    ctx.cache.pop(('backing_index', pool_name), None)
 
 
 def _resolve_source(ctx, desired):

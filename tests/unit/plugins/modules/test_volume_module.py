@@ -187,3 +187,33 @@ def test_desired_from_params_names_the_option():
     params = dict(name='v.qcow2', pool='p', state='present', capacity='lots')
     with pytest.raises(_volume.StrataError, match="^Option capacity: invalid size 'lots'"):
         _volume.desired_from_params(params)
+
+
+def test_items_share_one_session_and_read_each_volume_once(run_module, strata_pool, monkeypatch):
+    """The items of one run: one connection and one registry read for all, and each volume's XML read a bounded
+    number of times (a pool of N overlays is not read once per item); who backs on what stays exact."""
+    from ansible_collections.strata.libvirt.plugins.module_utils import _connection, _ownership
+    run_module(volume, name='base.qcow2', pool='strata-ut-vols', capacity='1G')
+    items = [{'name': 'o%d.qcow2' % i} for i in range(8)]
+    assert run_module(volume, pool='strata-ut-vols', backing_volume='base.qcow2', items=items)['changed']
+    counts = {'connect': 0, 'registry': 0, 'xml': 0}
+
+    def counting(key, real):
+        def call(*args, **kwargs):
+            counts[key] += 1
+            return real(*args, **kwargs)
+        return call
+    monkeypatch.setattr(_connection, 'open_connection', counting('connect', _connection.open_connection))
+    monkeypatch.setattr(_ownership.OwnerRegistry, 'load', counting('registry', _ownership.OwnerRegistry.load))
+    monkeypatch.setattr(_volume, 'volume_state', counting('xml', _volume.volume_state))
+    again = run_module(volume, pool='strata-ut-vols', backing_volume='base.qcow2', items=items)
+    assert not again['changed'], again
+    assert counts['connect'] == 1 and counts['registry'] == 1, counts
+    # per item: its own volume and its backing source; the pool's 9 volumes once for the backing index
+    assert counts['xml'] <= 2 * len(items) + 9, counts
+    facts = run_module(volume, pool='strata-ut-vols', items=[{'name': 'base.qcow2'}, {'name': 'o0.qcow2',
+                                                                                        'state': 'absent'},
+                                                             {'name': 'base.qcow2'}])
+    assert facts['results'][0]['volume']['backing_users'] == ['o%d.qcow2' % i for i in range(8)]
+    # the index is read again after a change: o0 is gone from base's users in the same run
+    assert facts['results'][2]['volume']['backing_users'] == ['o%d.qcow2' % i for i in range(1, 8)]
