@@ -347,10 +347,7 @@ class VolumeResource(Resource):
 
     def _record(self, ctx, vol, cluster):
         ctx.registry.record('volumes', vol.key(), cluster, pool=self.params['pool'], name=self.params['name'])
-
-    def apply(self, ctx, action):
-        forget_backing_index(ctx, self.params['pool'])   # whatever the action, the pool's volumes change
-        Resource.apply(self, ctx, action)
+        index_volume(ctx, self.params['pool'], self.params['name'], volume_state(vol, self.what('read')))
 
     def do_create(self, ctx, xml, cluster):
         vol = _connection.call(self.what('create'), self._pool(ctx).createXML, xml, 0)
@@ -399,6 +396,7 @@ class VolumeResource(Resource):
         key = vol.key()
         _connection.call(self.what('delete'), vol.delete, 0)
         ctx.registry.forget('volumes', key)
+        index_volume(ctx, self.params['pool'], self.params['name'], None)
 
 
 def local_file(ctx, vol):
@@ -464,7 +462,8 @@ def read_volume(ctx, desired):
 
 def backing_index(ctx, pool, pool_name):
     """{backing file path: [names of the pool's volumes on it]}: each volume's XML read once per session (the
-    items of one run share it), not once per volume asked about; forgotten by every change to the pool's volumes."""
+    items of one run share it), not once per volume asked about; the session's own changes keep it current
+    (index_volume), and the lock it holds keeps others' out."""
     key = ('backing_index', pool_name)
     if key not in ctx.cache:
         index = {}
@@ -476,8 +475,18 @@ def backing_index(ctx, pool, pool_name):
     return ctx.cache[key]
 
 
-def forget_backing_index(ctx, pool_name):
-    ctx.cache.pop(('backing_index', pool_name), None)
+def index_volume(ctx, pool_name, name, config):
+    """Note in the session's backing index (when it has one) that volume name was created with config, or
+    (config None) deleted; a create on a name that existed replaces it."""
+    index = ctx.cache.get(('backing_index', pool_name))
+    if index is None:
+        return
+    for users in index.values():
+        if name in users:
+            users.remove(name)
+    path = ((config or {}).get('backing') or {}).get('path')
+    if path:
+        index.setdefault(path, []).append(name)
 
 
 def _resolve_source(ctx, desired):
