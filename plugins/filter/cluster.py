@@ -10,6 +10,7 @@ The logic lives in module_utils/_cluster/; plugin_utils/_filters turns its error
 
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import definition
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import host
+from ansible_collections.strata.libvirt.plugins.module_utils._cluster import inventory
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import keyfile
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import known_hosts
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import placed
@@ -43,6 +44,10 @@ def cluster_leftover_volumes(teardown_, removed=None):
     return teardown.leftover_volumes(teardown_, removed)
 
 
+def cluster_inventory_hosts(vms, cluster_plan_, here, hostvars, options):
+    return inventory.entries(vms, cluster_plan_, here, hostvars, options)
+
+
 class FilterModule(object):
     def filters(self):
         return dict((name, filter_function(func)) for name, func in {
@@ -61,6 +66,7 @@ class FilterModule(object):
             'cluster_rebuild': rebuild.rebuild,
             'cluster_leftover_volumes': cluster_leftover_volumes,
             'cluster_summary': cluster_summary,
+            'cluster_inventory_hosts': cluster_inventory_hosts,
             'cluster_mac': definition.derive_mac,
             'resolve_images': plan.resolve_images,
         }.items())

@@ -23,7 +23,7 @@ CLUSTER = {'name': 'c1', 'network': {'cidr': '10.9.0.0/24'}, 'ssh_public_keys': 
 
 
 def test_filters_are_there():
-    assert sorted(FILTERS) == ['cluster_host_findings', 'cluster_key_file', 'cluster_known_hosts', 'cluster_known_hosts_file',
+    assert sorted(FILTERS) == ['cluster_host_findings', 'cluster_inventory_hosts', 'cluster_key_file', 'cluster_known_hosts', 'cluster_known_hosts_file',
                                'cluster_leftover_volumes', 'cluster_mac', 'cluster_orphans', 'cluster_place', 'cluster_plan',
                                'cluster_probe_needs',
                                'cluster_problems', 'cluster_rebuild',

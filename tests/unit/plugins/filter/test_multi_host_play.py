@@ -44,6 +44,9 @@ PLAY = """
   tasks:
     - ansible.builtin.debug:
         msg: "VM {{ inventory_hostname }} on {{ strata_hypervisor }} at {{ ansible_host }}"
+    - ansible.builtin.debug:
+        msg: "VARS {{ inventory_hostname }} {{ ansible_user }} {{ group_names | join(',') }} {{ strata_domain }} {{ strata_tier }}
+          {{ ansible_host_key_checking }} {{ ansible_ssh_common_args }}"
 """
 
 
@@ -56,6 +59,12 @@ def test_two_hypervisors_one_inventory_one_known_hosts_file(tmp_path):
     assert run.returncode == 0, out[-4000:] + run.stderr[-2000:]
     assert '"msg": "PLAN hv1 a"' in out and '"msg": "PLAN hv2 b"' in out
     assert '"msg": "VM a on hv1 at 10.9.0.10"' in out and '"msg": "VM b on hv2 at 10.9.0.11"' in out
+    # each VM's connection as the hosts' entries say: the cluster's user, its groups, host key checking on, the known
+    # hosts file in the SSH arguments (both hypervisors are the controller: no ProxyJump)
+    for vm, tier in (('a', 0), ('b', 1)):
+        line = '"msg": "VARS %s strata mh,mh_tier_%d mh-%s %d True -o StrictHostKeyChecking=yes -o UserKnownHostsFile=%s' % (
+            vm, tier, vm, tier, where)
+        assert line in out and 'ProxyJump' not in out.split(line)[1].split('\n')[0], out[-3000:]
     # every host compares the file with the keys of both VMs (neither domain exists in the test driver: a warning for
     # each, from each host), so both write the same content
     warnings = out.split('TASK [strata.libvirt.cluster : Warn about the VMs whose host keys were not read]')[1].split('TASK [')[0]
