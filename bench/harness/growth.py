@@ -13,14 +13,59 @@ no guest boots to print its host keys). Then a no-op re-run at the same size
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import os
 import shutil
+import sys
+import time
 
-from .plain import remove_prefixed
-from .util import WORK, BenchError, log, rnd, run
+from .plain import PlainCluster, remove_prefixed
+from .util import ROOT, WORK, BenchError, log, make_seed, rnd, run
+
+sys.path.insert(0, os.path.join(ROOT, '.collections'))
+# the start calls the startup engine issues at once: the floor issues as many
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.starting import PARALLEL_CALLS as START_CALLS  # noqa: E402
 
 GROWTH_MEMORY_MIB = 64
+GROWTH_TB_CACHE_MIB = 16
+
+
+class BlankPlain(PlainCluster):
+    """The growth phase's floor: N domains like the growth cluster's (64 MiB, overlays on the blank image, one
+    seed disk), defined, started and destroyed with plain libvirt-python, START_CALLS calls at once: what
+    libvirt and QEMU themselves take to launch and stop that many, with no collection code."""
+
+    def __init__(self, bench, count, blank):
+        PlainCluster.__init__(self, bench, 'growth-floor', count, 41, GROWTH_MEMORY_MIB, GROWTH_TB_CACHE_MIB)
+        self.blank = blank
+
+    def setup(self):
+        remove_prefixed(self.conn, self.name)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(self.dir)
+        os.chmod(self.dir, 0o755)
+        net = self.conn.networkDefineXML(self.network_xml())
+        net.create()
+        seed = os.path.join(self.dir, 'seed.iso')
+        make_seed(seed, {'user-data': '#cloud-config\n', 'meta-data': 'instance-id: growth-floor\n'})
+        for vm in self.vms:
+            overlay = os.path.join(self.dir, vm['domain'] + '.qcow2')
+            run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', self.blank, overlay, '1G'], 60)
+            self.conn.defineXML(self.domain_xml(vm, overlay, seed))
+
+    def _all(self, call):
+        t0 = time.monotonic()
+        doms = [self.conn.lookupByName(vm['domain']) for vm in self.vms]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=START_CALLS) as pool:
+            list(pool.map(call, doms))
+        return rnd(time.monotonic() - t0, 2)
+
+    def start_all(self):
+        return self._all(lambda dom: dom.create())
+
+    def destroy_all(self):
+        return self._all(lambda dom: dom.destroy())
 
 
 class GrowthPhases:
@@ -42,7 +87,7 @@ class GrowthPhases:
         path, sha = self.blank_image()
         image = {'source': 'file://' + path, 'checksum': 'sha256:' + sha, 'size': 'bench', 'login_user': 'strata'}
         inv = self.inventory('g%d' % n, 40, n, GROWTH_MEMORY_MIB, tiers=False, image=image, disk='1G',
-                             probes=[{'type': 'running'}], tcg_tb_cache=16,
+                             probes=[{'type': 'running'}], tcg_tb_cache=GROWTH_TB_CACHE_MIB,
                              # no guest boots, so none prints its SSH host keys: nothing to wait for
                              extra_vars={'cluster_verify_host_keys': False},
                              # nothing in the guests answers ACPI: unprovision forces them off after 1 s
@@ -78,3 +123,17 @@ class GrowthPhases:
                 self.unprovision('growth-cleanup', inv, must=False)
                 remove_prefixed(self.conn, inv['name'])
                 shutil.rmtree(inv['inventory'], ignore_errors=True)
+            point['floor'] = self.growth_floor(n)
+
+    def growth_floor(self, n):
+        """Plain libvirt's start and stop of n such domains (see BlankPlain)."""
+        floor = BlankPlain(self, n, self.blank_image()[0])
+        try:
+            floor.setup()
+            self.quiet('growth floor %d VMs' % n)
+            out = {'start_s': floor.start_all(), 'destroy_s': floor.destroy_all(), 'parallel_calls': START_CALLS}
+            log('growth floor %d VMs (plain libvirt, %d calls at once): start %.1f s, destroy %.1f s'
+                % (n, START_CALLS, out['start_s'], out['destroy_s']))
+            return out
+        finally:
+            floor.teardown()

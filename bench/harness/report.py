@@ -100,6 +100,9 @@ def markdown(results):
             % (pt['n'], p['growth'].get('memory_mib')),
             '%s s / %s s / %s s (%s) / %s s' % (pt['provision_s'], pt['per_vm_s'], pt.get('noop_s'), pt.get('noop_changed'),
                                                 pt.get('unprovision_s')))
+        if pt.get('floor'):
+            row('growth %d VMs: plain libvirt, %s calls at once: start all / destroy all' % (pt['n'], pt['floor']['parallel_calls']),
+                '%s s / %s s' % (pt['floor']['start_s'], pt['floor']['destroy_s']))
     for pt in [pt for pt in p.get('growth', {}).get('points', []) if pt.get('provision')]:
         lines += ['', '### Per phase: growth, %d VMs (provision, then the no-op re-run)' % pt['n'], '',
                   '| phase | provision s | no-op s |', '|---|---|---|']
@@ -163,6 +166,8 @@ def plot(results, path):
         ax3.plot(sizes, [pt['provision_s'] for pt in growth], 'o-', label='provision')
         ax3.plot(sizes, [pt.get('noop_s') for pt in growth], 's--', label='no-op re-run')
         ax3.plot(sizes, [pt.get('unprovision_s') for pt in growth], '^:', label='unprovision')
+        if all(pt.get('floor') for pt in growth):
+            ax3.plot(sizes, [pt['floor']['start_s'] for pt in growth], 'x-.', label='plain libvirt: start the domains')
         ax3.set_xlabel('VMs (%s MiB, no guest boots)' % p['growth'].get('memory_mib'))
         ax3.set_ylabel('seconds (host side)')
         ax3.set_title('growth of the host side, %s' % results['machine']['virtualisation'])

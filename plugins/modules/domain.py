@@ -286,6 +286,13 @@ options:
         with a warning. Plain files that are no volume are never deleted.
     type: bool
     default: false
+  remove_console_log:
+    description:
+      - With O(state=absent), also delete the file of the domain's serial console log (the C(<log file>) of its
+        definition, see O(console_log)), when it is a file on the host the module runs on and the URI is that
+        host's QEMU; a remote hypervisor's log is left alone.
+    type: bool
+    default: false
 notes:
   - The definition compared and changed is the persistent one (C(VIR_DOMAIN_XML_INACTIVE)). Whether a restart
     is required is judged by comparing the wanted settings with the running domain's live definition.

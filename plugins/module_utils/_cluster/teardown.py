@@ -55,6 +55,9 @@ def teardown(cluster_plan, objects):
         'pools': pools,
         'left_alone': left_alone + kept,
         'console_logs': [vm['console_log'] for vm in cluster_plan.get('vms') or [] if vm['domain'] not in foreign_domains],
+        # the domain module removes the logs of the domains it removes; these have no domain left to remove
+        'console_logs_without_domain': [vm['console_log'] for vm in cluster_plan.get('vms') or []
+                                        if vm['domain'] not in foreign_domains and vm['domain'] not in ours],
     }
 
 

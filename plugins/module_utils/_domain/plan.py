@@ -89,6 +89,10 @@ def _absent_plan(plan, current, desired):
         nvram = (current.get('config') or {}).get('nvram')
         plan.add('undefine', "undefine domain '%s'%s" % (name, (' and delete its NVRAM file %s' % nvram) if nvram else ''),
                  nvram=bool(nvram) or (current.get('config') or {}).get('firmware') == 'uefi')
+    if current.get('console_log_file'):
+        plan.add('remove_console_log', "delete the serial console log %s of domain '%s'" % (current['console_log_file'], name),
+                 path=current['console_log_file'])
+        plan.diff.add('console_log', current['console_log_file'], None)
     if desired['remove_volumes']:
         removed = []
         for vol in current.get('volumes') or []:

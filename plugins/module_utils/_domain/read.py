@@ -138,23 +138,40 @@ def _disk_refs(conn, config):
     return refs
 
 
+DISK_USERS = 'disk_users'   # the session's cache key of disk_users()
+
+
+def disk_users(ctx):
+    """{volume key or file path: set of the names of the domains whose disks use it}, every domain's definition
+    read once per session (the items of one run share it), not once per domain removed; DomainResource keeps it
+    current with the session's own changes."""
+    if DISK_USERS not in ctx.cache:
+        users = {}
+        for other in _connection.call('list the domains', ctx.conn.listAllDomains, 0):
+            other_config = parse_domain(domain_xml(other, inactive=bool(other.isPersistent())))
+            for ref in _disk_refs(ctx.conn, other_config):
+                users.setdefault(ref.get('key') or ref.get('path'), set()).add(other.name())
+        ctx.cache[DISK_USERS] = users
+    return ctx.cache[DISK_USERS]
+
+
+def forget_disk_user(ctx, name):
+    """Domain name no longer uses any disk (it is gone): drop it from the session's disk_users(), if read."""
+    for names in (ctx.cache.get(DISK_USERS) or {}).values():
+        names.discard(name)
+
+
 def _owned_volumes(ctx, name, config):
     """The storage volumes of a domain's disks, their ownership, and which other domains use them."""
     volumes = [ref for ref in _disk_refs(ctx.conn, config) if ref.get('key')]
     if not volumes:
         return []
-    users = {}
-    for other in _connection.call('list the domains', ctx.conn.listAllDomains, 0):
-        if other.name() == name:
-            continue
-        other_config = parse_domain(domain_xml(other, inactive=bool(other.isPersistent())))
-        for ref in _disk_refs(ctx.conn, other_config):
-            users.setdefault(ref.get('key') or ref.get('path'), set()).add(other.name())
+    users = disk_users(ctx)
     result = []
     for vol in volumes:
         result.append({'pool': vol['pool'], 'name': vol['volume'], 'key': vol['key'], 'path': vol['path'],
                        'owner': ctx.registry.get('volumes', vol['key']),
-                       'used_by': sorted(users.get(vol['key'], set()) | users.get(vol['path'], set()))})
+                       'used_by': sorted((users.get(vol['key'], set()) | users.get(vol['path'], set())) - set([name]))})
     return result
 
 
@@ -171,6 +188,8 @@ def read_domain(ctx, desired):
                                           'list the checkpoints of domain %s' % name)
             if desired['remove_volumes']:
                 state['volumes'] = _owned_volumes(ctx, name, state['config'])
+            if desired['remove_console_log']:
+                state['console_log_file'] = console_log_file(ctx.uri, state['config'].get('console_log'))
         return state
     config = desired['config']
     if config.get('disks'):
@@ -179,6 +198,14 @@ def read_domain(ctx, desired):
         _check_networks(ctx.conn, config['interfaces'])
     state['console_log_dir'] = missing_log_dir(ctx.uri, config.get('console_log'))
     return state
+
+
+def console_log_file(uri, log):
+    """The domain's serial console log if it is a file on this host (where the module runs), else None; a
+    remote hypervisor's is not looked at."""
+    if not log or not _connection.is_local_qemu(uri):
+        return None
+    return log if os.path.isfile(log) else None
 
 
 def missing_log_dir(uri, log):

@@ -9,6 +9,9 @@ action of the plan; run(module) is the module's entry point (one domain or each 
 Private to strata.libvirt; no compatibility promise.
 """
 
+import errno
+import os
+
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils._common import Resource, run_items
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
@@ -17,7 +20,11 @@ from ansible_collections.strata.libvirt.plugins.module_utils._domain.spec import
 from ansible_collections.strata.libvirt.plugins.module_utils._domain.facts import domain_facts, secret_values
 from ansible_collections.strata.libvirt.plugins.module_utils._domain.lifecycle import delete_metadata, stop_domain, undefine_domain
 from ansible_collections.strata.libvirt.plugins.module_utils._domain.plan import LOG_DIR_MODE, plan_domain
-from ansible_collections.strata.libvirt.plugins.module_utils._domain.read import lookup_domain, read_domain
+from ansible_collections.strata.libvirt.plugins.module_utils._domain.read import DISK_USERS, forget_disk_user, lookup_domain, read_domain
+
+# actions that change no domain's disks (the session's record of which domains use which disks stays true)
+KEEPS_DISKS = ('log_dir', 'start', 'resume', 'stop', 'restart', 'autostart', 'remove_managed_save', 'remove_snapshots',
+               'remove_checkpoints', 'delete_volume', 'remove_console_log')
 
 
 class DomainResource(Resource):
@@ -32,6 +39,13 @@ class DomainResource(Resource):
     def __init__(self, module):
         super(DomainResource, self).__init__(module)
         self.stop_report = None
+
+    def apply(self, ctx, action):
+        Resource.apply(self, ctx, action)
+        if action.op in ('undefine', 'stop') and lookup_domain(ctx.conn, self.params['name']) is None:
+            forget_disk_user(ctx, self.params['name'])   # undefined, or a transient domain stopped: gone
+        elif action.op not in KEEPS_DISKS:
+            ctx.cache.pop(DISK_USERS, None)   # a definition changed: read them again when next needed
 
     def desired(self):
         desired = Resource.desired(self)
@@ -95,6 +109,13 @@ class DomainResource(Resource):
 
     def do_undefine(self, ctx, nvram):
         undefine_domain(self._dom(ctx), nvram)
+
+    def do_remove_console_log(self, ctx, path):
+        try:
+            os.remove(path)
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise StrataError('Failed to delete the serial console log %s: %s' % (path, exc))
 
     def do_delete_volume(self, ctx, pool, volume, key):
         pool_obj = _volume.active_pool(ctx.conn, pool, 'remove_volumes')

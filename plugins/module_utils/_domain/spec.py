@@ -79,6 +79,7 @@ def argument_spec():
         restart=dict(type='bool', default=False),
         shutdown_timeout=dict(type='int', default=DEFAULT_SHUTDOWN_TIMEOUT),
         remove_volumes=dict(type='bool', default=False),
+        remove_console_log=dict(type='bool', default=False),
     )
     return spec
 
@@ -199,7 +200,8 @@ def desired_from_params(params):
         raise StrataError('Option shutdown_timeout: %r must be 0 or more seconds' % timeout)
     desired.update({
         'autostart': params.get('autostart'), 'restart': bool(params.get('restart')),
-        'remove_volumes': bool(params.get('remove_volumes')), 'shutdown_timeout': timeout, 'config': {}, 'xml': None,
+        'remove_volumes': bool(params.get('remove_volumes')), 'remove_console_log': bool(params.get('remove_console_log')),
+        'shutdown_timeout': timeout, 'config': {}, 'xml': None,
     })
     if params['state'] == 'absent':
         return desired

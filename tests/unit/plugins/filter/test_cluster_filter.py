@@ -87,6 +87,7 @@ def test_teardown_filters():
                                       "pool 'c1': it holds a volume that a domain of another owner uses"]
     assert teardown['pools'] == [] and teardown['networks'] == ['c1']
     assert teardown['console_logs'] == [plan['vms'][0]['console_log']]
+    assert teardown['console_logs_without_domain'] == []   # c1-a's domain is ours: removed with it
     removed = [{'diff': {'after': {'volumes_removed': ['c1/c1-a.qcow2']}}}, {'changed': False}]
     assert FILTERS['cluster_leftover_volumes'](teardown, removed) == [{'pool': 'c1', 'name': 'c1-b-seed.iso'},
                                                                       {'pool': 'c1', 'name': 'lab.qcow2'}]

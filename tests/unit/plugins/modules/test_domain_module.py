@@ -265,3 +265,46 @@ def test_domain_info_desired_from_params_names_the_option():
     with pytest.raises(StrataError, match=r'^Option cluster: '):
         info.desired_from_params(dict(cluster='a/b'))
     assert info.desired_from_params(dict(name=['vm1'], ip_source='agent'))['names'] == ['vm1']
+
+
+def test_removing_many_domains_reads_the_others_once_and_keeps_shared_disks_exact(run_module, hv, monkeypatch):
+    """Removing the domains of a cluster in one run: every domain's definition is read once for the run (not once per
+    domain removed), and which disks are still in use follows the run's own removals: a volume two of them use is
+    kept when the first goes and deleted with the second."""
+    warned = []
+    monkeypatch.setattr(AnsibleModule, 'warn', lambda self, msg: warned.append(msg))
+    names = ['strata-ut-d%d' % i for i in range(4)]
+    run_module(volume, pool='default-pool', capacity='1M', cluster='ut',
+               items=[{'name': n + '.qcow2'} for n in names + ['strata-ut-shared']])
+    for index, name in enumerate(names):
+        disks = [{'volume': 'default-pool/%s.qcow2' % name}] + ([{'volume': 'default-pool/strata-ut-shared.qcow2'}]
+                                                               if index < 2 else [])
+        created = run_module(domain, **dict(DOM, name=name, state='present', disks=disks, console_log=None))
+        assert not created.get('failed'), created.get('msg')
+    calls = []
+    real = libvirt.virConnect.listAllDomains
+    monkeypatch.setattr(libvirt.virConnect, 'listAllDomains', lambda self, flags=0: calls.append(1) or real(self, flags))
+    result = run_module(domain, state='absent', remove_volumes=True, cluster='ut', items=[{'name': n} for n in names])
+    assert result['changed'] and not result.get('failed'), result.get('msg')
+    assert len(calls) == 1, calls
+    assert any('strata-ut-shared.qcow2' in w and 'also used by domain(s) strata-ut-d1' in w for w in warned), warned
+    assert "delete volume 'strata-ut-shared.qcow2' in pool 'default-pool' (owned by strata.libvirt)" in result['results'][1]['actions']
+    left = hv.storagePoolLookupByName('default-pool').listVolumes()
+    assert not [v for v in left if v.startswith('strata-ut-')], left
+
+
+def test_absent_removes_the_console_log_of_this_hosts_qemu_only(run_module, hv, monkeypatch, tmp_path):
+    log = tmp_path / 'strata-ut-dom.log'
+    log.write_text('boot\n')
+    assert not run_module(domain, **dict(DOM, console_log=str(log))).get('failed')
+    kept = run_module(domain, check=True, name=DOM['name'], state='absent', remove_console_log=True)
+    assert not [a for a in kept['actions'] if 'console log' in a]   # test:///default is no QEMU of this host
+    from ansible_collections.strata.libvirt.plugins.module_utils import _connection
+    monkeypatch.setattr(_connection, 'is_local_qemu', lambda uri: True)
+    planned = run_module(domain, check=True, diff=True, name=DOM['name'], state='absent', remove_console_log=True)
+    assert "delete the serial console log %s of domain 'strata-ut-dom'" % log in planned['actions']
+    assert planned['diff']['before']['console_log'] == str(log) and planned['diff']['after']['console_log'] is None
+    assert log.exists()
+    removed = run_module(domain, name=DOM['name'], state='absent', remove_console_log=True)
+    assert removed['changed'] and not log.exists() and _lookup(hv) is None
+    assert not run_module(domain, name=DOM['name'], state='absent', remove_console_log=True)['changed']
