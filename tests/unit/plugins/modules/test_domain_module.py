@@ -277,8 +277,8 @@ def test_removing_many_domains_reads_the_others_once_and_keeps_shared_disks_exac
     run_module(volume, pool='default-pool', capacity='1M', cluster='ut',
                items=[{'name': n + '.qcow2'} for n in names + ['strata-ut-shared']])
     for index, name in enumerate(names):
-        disks = [{'volume': 'default-pool/%s.qcow2' % name}] + ([{'volume': 'default-pool/strata-ut-shared.qcow2'}]
-                                                               if index < 2 else [])
+        shared = [{'volume': 'default-pool/strata-ut-shared.qcow2'}] if index < 2 else []
+        disks = [{'volume': 'default-pool/%s.qcow2' % name}] + shared
         created = run_module(domain, **dict(DOM, name=name, state='present', disks=disks, console_log=None))
         assert not created.get('failed'), created.get('msg')
     calls = []

@@ -214,9 +214,8 @@ def test_items_share_one_session_and_read_each_volume_once(run_module, strata_po
     assert not again['changed'], again
     # per item: its own volume and its backing source; the pool's 9 volumes once for the backing index
     assert counts == {'connect': 1, 'registry': 1, 'xml': 2 * len(items) + 9}, counts
-    facts = run_module(volume, pool='strata-ut-vols', items=[{'name': 'base.qcow2'}, {'name': 'o0.qcow2',
-                                                                                        'state': 'absent'},
-                                                             {'name': 'base.qcow2'}])
+    facts = run_module(volume, pool='strata-ut-vols',
+                       items=[{'name': 'base.qcow2'}, {'name': 'o0.qcow2', 'state': 'absent'}, {'name': 'base.qcow2'}])
     assert facts['results'][0]['volume']['backing_users'] == ['o%d.qcow2' % i for i in range(8)]
     # the index is read again after a change: o0 is gone from base's users in the same run
     assert facts['results'][2]['volume']['backing_users'] == ['o%d.qcow2' % i for i in range(1, 8)]
