@@ -13,6 +13,9 @@ Phases (``--only`` takes these names):
           disk    bytes of the cluster's volumes against one base image
           unprov  strata.libvirt.unprovision against the slowest ACPI shutdown
   seed    the seed playbook's method (full copies, virt-customize, community.libvirt, 10 s pause)
+  growth  the host side of provision at 4, 25 and 100 VMs, the guests' boot taken out
+  peers   ours against kcli and virt-lightning (from PyPI, each in its own venv): the same N VMs in each tool's
+          best equivalent of the two tiers, host side, SSH logins, teardown, disk
   scale   ours and the plain-libvirt floor at 4, 8 and 12 VMs (one tier, 256 MiB each)
 
 Every object is named strata-bench-*, every subnet is 10.245.x.0/24, every file lives under
@@ -27,6 +30,10 @@ Modules, by job:
     floor   the floor and scale phases
     ours    the generated inventory, provision/unprovision/ping/disk, the ours and noop phases
     seed    the seed playbook's method, the seed phase and the --pairs
+    growth  the growth phase
+    peers   the peers phase: each tool's staging, commands and teardown, the runs in rounds
+  peertools the peer tools' pinned releases, their venvs (--install-peers), their configs and plans (pure functions)
+  peerwatch what the peers phase measures with: bounded commands, the libvirt watch, the login wait's end, medians
   evaluate  the targets and the projection to KVM hardware
   report    the Markdown report, the plot, the summary, --report
   cli       the options and main

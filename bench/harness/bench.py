@@ -4,7 +4,7 @@
 """The benchmark: the fixtures every phase shares (keys, the floor's base image, the quiet wait, one
 ansible-playbook run) and the driver that runs the chosen phases, each cleaning up after itself. The phases
 themselves are mixins: floor.py (floor, scale), ours.py (ours, noop, disk, unprov), seed.py (seed, pairs),
-growth.py (growth)."""
+growth.py (growth), peers.py (peers)."""
 
 from __future__ import annotations
 
@@ -20,12 +20,14 @@ from .events import read_events, recap_changed, task_durations
 from .floor import FloorPhases
 from .growth import GrowthPhases
 from .ours import OursPhases
+from .peers import PeersPhases
+from .peertools import PEERS_PREFIX
 from .plain import remove_prefixed
 from .seed import SeedPhases
 from .util import ANSIBLE_PLAYBOOK, BENCH, PREFIX, ROOT, URI, WORK, BenchError, log, machine_info, rnd, run, wait_quiet
 
 
-class Bench(FloorPhases, GrowthPhases, OursPhases, SeedPhases):
+class Bench(FloorPhases, GrowthPhases, OursPhases, PeersPhases, SeedPhases):
 
     def __init__(self, args):
         self.args = args
@@ -123,6 +125,8 @@ class Bench(FloorPhases, GrowthPhases, OursPhases, SeedPhases):
             steps.append(('pairs', self.phase_pairs, PREFIX + 'c'))
         if 'growth' in want and self.args.growth:
             steps.append(('growth', self.phase_growth, PREFIX + 'g'))
+        if 'peers' in want:
+            steps.append(('peers', self.phase_peers, PEERS_PREFIX))
         if 'scale' in want and self.args.scale:
             steps.append(('scale', self.phase_scale, PREFIX + 'scale'))
         self.prefixes = [step[2] for step in steps]

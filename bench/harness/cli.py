@@ -13,6 +13,7 @@ import signal
 import sys
 
 from .bench import Bench
+from .peertools import install_peers
 from .plain import remove_prefixed
 from .report import report, write_results
 from .util import KVM_BOOT_S, PHASES, RESULTS, WORK, log
@@ -24,8 +25,9 @@ def parse_args(argv):
     parser.add_argument('--only', default=','.join(PHASES),
                         help='comma-separated phases: %s (default: all)' % ','.join(PHASES))
     parser.add_argument('--skip', default='', help='comma-separated phases to leave out')
-    parser.add_argument('--vms', type=int, default=4, help='VMs of the cluster (floor, ours, seed); default 4')
-    parser.add_argument('--runs', type=int, default=3, help='repeats of the short measurements (median); default 3')
+    parser.add_argument('--vms', type=int, default=4, help='VMs of the cluster (floor, ours, seed, peers); default 4')
+    parser.add_argument('--runs', type=int, default=3,
+                        help='repeats of the short measurements and rounds of the peers phase (median); default 3')
     parser.add_argument('--long-runs', type=int, default=1, help='repeats of the long ones (several VMs); default 1')
     parser.add_argument('--pairs', type=int, default=1,
                         help='pairs of (ours cold, seed method) for the seed target, its value the median of the '
@@ -50,6 +52,8 @@ def parse_args(argv):
     parser.add_argument('--report', metavar='FILE.json',
                         help='measure nothing: evaluate the targets of a saved run again and rewrite its .md and .png')
     parser.add_argument('--print-phases', action='store_true', help=argparse.SUPPRESS)
+    # for bench/run, outside the lab (pip needs the registry): kcli and virt-lightning, each in a venv of its own
+    parser.add_argument('--install-peers', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     only = [x.strip() for x in args.only.split(',') if x.strip()]
     skip = [x.strip() for x in args.skip.split(',') if x.strip()]
@@ -70,6 +74,8 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.install_peers:
+        return install_peers()
     if args.print_phases:
         # for bench/run: the phases chosen, and whether the seed phase wants virt-customize
         print(' '.join(args.only + (['customize'] if 'seed' in args.only and not args.no_customize else [])))

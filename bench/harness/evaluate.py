@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: strata.libvirt developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The targets of a run, evaluated from its results: the seed pairs and their projection to KVM hardware."""
+"""The targets of a run, evaluated from its results: the seed pairs and their projection to KVM hardware, the
+peers."""
 
 from __future__ import annotations
 
@@ -146,6 +147,7 @@ def evaluate(results):
                               'ours 12: %.1f s, 4: %.1f s; the plain-libvirt floor itself scales %sx'
                               % (points[12]['ours_s'], points[4]['ours_s'], rnd(floor_ratio, 2))))
     targets.extend(growth_targets(p.get('growth') or {}))
+    targets.extend(peers_targets(p.get('peers') or {}))
     results['targets'] = targets
     return targets
 
@@ -173,4 +175,38 @@ def growth_targets(growth):
         targets.append(target('no-op re-run of 100 VMs < 20 s, changed=0', pt['noop_s'], 20,
                               pt['noop_s'] < 20 and pt.get('noop_changed') == 0,
                               'changed=%s, %.1f s' % (pt.get('noop_changed'), pt['noop_s'])))
+    return targets
+
+
+def peers_targets(peers):
+    """Ours against the fastest peer of the same run (medians of the rounds in which every VM was logged into):
+    every VM of the cluster logged into no later than the fastest peer's, and the host side at most half the fastest
+    peer's. A peer none of whose runs got every VM ready is not compared (its reason is in the detail); a target no
+    peer could be compared for is n/a (met None)."""
+    tools = peers.get('tools') or {}
+    ours = tools.get('ours') or {}
+    others = dict((name, entry) for name, entry in tools.items() if name != 'ours')
+    targets = []
+    for key, factor, name in (('all_ssh_s', 1.0, '%d VMs in 2 tiers to every SSH login: ours <= the fastest peer'),
+                              ('host_side_s', 0.5, 'host side of %d VMs in 2 tiers: ours <= 0.5x the fastest peer')):
+        if ours.get(key) is None:
+            continue
+        measured = dict((tool, entry[key]) for tool, entry in others.items() if entry.get(key) is not None)
+        missing = []
+        for tool, entry in sorted(others.items()):
+            if entry.get(key) is None:
+                apart = entry.get('host_side_incomplete_s') if key == 'host_side_s' else None
+                why = entry.get('unavailable') or (entry.get('problems') or ['not measured'])[0]
+                missing.append('%s: %s%s' % (tool, why, '' if apart is None else
+                                             ' (host side %s s in runs whose VMs never all got ready)' % apart))
+        detail = ', '.join('%s %s s' % (tool, value) for tool, value in sorted(measured.items(), key=lambda x: x[1]))
+        detail = 'ours %s s; %s%s' % (ours[key], detail or 'no peer measured',
+                                      ('; not measured: ' + '; '.join(missing)) if missing else '')
+        if measured:
+            fastest = min(measured, key=measured.get)
+            bound = rnd(factor * measured[fastest], 2)
+            targets.append(target(name % peers.get('n', 0), ours[key], bound, ours[key] <= bound,
+                                  'fastest peer %s; %s' % (fastest, detail)))
+        else:
+            targets.append(target(name % peers.get('n', 0), ours[key], None, None, detail))
     return targets

@@ -145,9 +145,8 @@ def install_peers():
 
 def versions(tool):
     """The releases the tool's venv holds (its own and libvirt-python's)."""
-    names = {'kcli': 'kcli', 'virt-lightning': 'virt-lightning'}
     code = ('import importlib.metadata as m, json; print(json.dumps({n: m.version(n) for n in %r}))'
-            % [names[tool], 'libvirt-python'])
+            % ([tool, 'libvirt-python'],))
     proc = run([os.path.join(venv_dir(tool), 'bin', 'python'), '-c', code], 60, check=False)
     try:
         return json.loads(proc.stdout)

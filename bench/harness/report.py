@@ -14,6 +14,60 @@ from .events import fill_tier_seconds
 from .util import human, log
 
 
+def verdict(t):
+    """met, MISSED, or n/a for a target nothing could be compared with (met None)."""
+    return 'n/a' if t['met'] is None else ('met' if t['met'] else 'MISSED')
+
+
+def peers_lines(peers):
+    """The peers phase's tables: per tool its medians, then how it ordered the VMs and what went wrong, then each
+    run."""
+    tools = [(name, peers['tools'][name]) for name in ('ours', 'kcli', 'virt-lightning')
+             if name in peers.get('tools', {})]
+    if not tools:
+        return []
+    rounds = peers.get('rounds', [])
+    method = peers.get('method', '')
+    lines = ['', '## Peers: ours, kcli and virt-lightning', '',
+             '%s VMs of %s vCPU, %s MiB and a %s GiB disk from the lab image, in each tool\'s best equivalent of our '
+             'two tiers; medians of %d rounds, the tools taking turns (%s). %s.'
+             % (peers.get('n'), peers.get('vcpus'), peers.get('memory_mib'), peers.get('disk_gib'), len(rounds),
+                '; '.join(', '.join(r) for r in rounds), method[:1].upper() + method[1:]), '',
+             'Host side, every domain running and every SSH login are medians of the runs in which every VM was '
+             'logged into; the host side of the other runs is in brackets. Teardown and disk: every run.', '',
+             '| tool | releases | domain type | login as | host side s | every domain running s | '
+             'every SSH login s | teardown s | disk (x one base image) | runs with every VM logged into |',
+             '|---|---|---|---|---|---|---|---|---|---|']
+    for name, entry in tools:
+        if entry.get('unavailable'):
+            lines.append('| %s | %s | | | | | | | | |' % (name, entry['unavailable']))
+            continue
+        releases = ', '.join('%s %s' % kv for kv in sorted((entry.get('versions') or {}).items()))
+        host = '%s%s' % (entry.get('host_side_s') if entry.get('host_side_s') is not None else '-',
+                         ' (%s)' % entry['host_side_incomplete_s'] if entry.get('host_side_incomplete_s') is not None
+                         else '')
+        lines.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s (%sx) | %s of %d |' % (
+            name, releases, ', '.join(entry.get('domain_types') or []) or '-', entry.get('user'),
+            host, entry.get('all_running_s'), entry.get('all_ssh_s'), entry.get('teardown_s'),
+            human(entry.get('disk_bytes')), entry.get('disk_ratio'), entry.get('runs_all_ready'),
+            len(entry.get('runs', []))))
+    lines += ['', '| tool | order of the VMs | what it cannot express | guests under TCG here | problems |',
+              '|---|---|---|---|---|']
+    for name, entry in tools:
+        cells = (name, entry.get('ordering'), '; '.join(entry.get('cannot_express') or []) or '-', entry.get('tcg'),
+                 '<br>'.join(entry.get('problems') or []) or '-')
+        lines.append('| %s | %s | %s | %s | %s |' % tuple(' '.join(str(x).split()).replace('|', '/') for x in cells))
+    lines += ['', '| tool | run | host side s | every domain running s | every SSH login s | teardown s | '
+              'image staged s | VMs logged into | disk |', '|---|---|---|---|---|---|---|---|---|']
+    for name, entry in tools:
+        for r in entry.get('runs', []):
+            lines.append('| %s | %s | %s | %s | %s | %s | %s | %s of %d | %s |' % (
+                name, r['run'], r.get('host_side_s'), r.get('all_running_s'), r.get('all_ssh_s'),
+                (r.get('teardown') or {}).get('wall_s'), r.get('stage_s'), r.get('ready'), len(r.get('vms') or {}),
+                human((r.get('disk') or {}).get('total_bytes'))))
+    return lines
+
+
 def markdown(results):
     m = results['machine']
     lines = ['# strata.libvirt benchmark, %s' % results['date'], '',
@@ -26,8 +80,7 @@ def markdown(results):
     lines.append('Quiet machine before every phase: %s.' % ('yes' if not busy else 'NO, busy before ' + busy_text))
     lines += ['', '## Targets', '', '| target | value | bound | result | detail |', '|---|---|---|---|---|']
     for t in results.get('targets', []):
-        lines.append('| %s | %s | %s | **%s** | %s |' % (t['target'], t['value'], t['bound'], 'met' if t['met'] else 'MISSED',
-                                                         t['detail']))
+        lines.append('| %s | %s | %s | **%s** | %s |' % (t['target'], t['value'], t['bound'], verdict(t), t['detail']))
     if not results.get('targets'):
         lines.append('| (no target measured in this run) | | | | |')
     p = results['phases']
@@ -114,6 +167,7 @@ def markdown(results):
         if phases:
             lines += ['', '### Per phase: %s' % title, '', '| phase | s |', '|---|---|']
             lines += ['| %s | %s |' % (name, secs) for name, secs in phases]
+    lines += peers_lines(p.get('peers') or {})
     if results['errors']:
         lines += ['', '## Errors', '']
         lines += ['- %s: %s' % (e['phase'], e['error'].splitlines()[0][:400]) for e in results['errors']]
@@ -185,8 +239,7 @@ def summary_text(results, md_path, json_path, png_path):
                  % (m['cores'], m['virtualisation'], ' '.join('%.2f' % x for x in m['loadavg_at_start']),
                     'yes' if all(q['quiet'] for q in results['quiet']) else 'NO (see the report)'))
     for t in results.get('targets', []):
-        lines.append('[%s] %s: %s (bound %s) -- %s' % ('met' if t['met'] else 'MISSED', t['target'], t['value'], t['bound'],
-                                                       t['detail']))
+        lines.append('[%s] %s: %s (bound %s) -- %s' % (verdict(t), t['target'], t['value'], t['bound'], t['detail']))
     for err in results['errors']:
         lines.append('[error] %s: %s' % (err['phase'], err['error'].splitlines()[0][:300]))
     lines.append('results: %s, %s%s' % (json_path, md_path, ', ' + png_path if png_path else ''))
