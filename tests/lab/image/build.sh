@@ -3,11 +3,16 @@
 # from Debian packages only (mmdebstrap + extlinux + systemd-boot), booted by cloud-init from a
 # NoCloud seed. It boots under BIOS (SeaBIOS) and under UEFI (OVMF).
 #
-# Usage: tests/lab/image/build.sh [--force] CACHE_DIR
+# Usage: tests/lab/image/build.sh [--force] [--kernel cloud|generic] CACHE_DIR
+#
+# --kernel: cloud (the default) installs Debian's cloud kernel flavour, as in Debian's genericcloud
+# images: virtio only, no AHCI, so a seed on a SATA CD-ROM is not seen. generic installs the standard
+# kernel, as in Debian's generic images, and puts ahci, sr_mod and isofs into the initramfs (a SATA
+# CD-ROM seed is there before cloud-init looks). The flavour is part of the recipe (below).
 #
 # The image goes to CACHE_DIR/<recipe>/strata-debian-12.qcow2, where <recipe> is the first 16 hex
 # digits of a sha256 over every file under tests/lab/image/ (relative path and contents, sorted by
-# path). If that file exists, nothing is built (unless --force). The image path is printed as the
+# path), and of the kernel flavour when it is not cloud. If that file exists, nothing is built (unless --force). The image path is printed as the
 # only line on stdout; progress goes to stderr. Run as root (loop devices, mounts, chroot).
 #
 # Recipe:
@@ -30,6 +35,7 @@
 #   ifupdown/netplan); apt/e2scrub/fstrim timers masked; no SSH host keys; empty machine-id;
 #   fstrim, so blocks freed by mmdebstrap (downloaded .debs) do not end up in the qcow2;
 #   fstab by UUID with fsck pass 0 (no root fsck on the critical path to SSH);
+#   no CA of the ca-certificates bundle selected (see below);
 #   qemu-img convert -O qcow2 (not compressed).
 #
 # Housekeeping: the build runs in a private mount namespace (see below) under a lock on
@@ -59,15 +65,21 @@ args=("$@")
 exec 3>&1 1>&2
 
 usage() {
-	echo "usage: $0 [--force] CACHE_DIR" >&2
+	echo "usage: $0 [--force] [--kernel cloud|generic] CACHE_DIR" >&2
 	exit 2
 }
 
 force=0
+kernel=cloud
 cache_dir=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--force) force=1 ;;
+	--kernel)
+		[ $# -gt 1 ] || usage
+		kernel=$2
+		shift
+		;;
 	-h | --help) usage ;;
 	-*) usage ;;
 	*)
@@ -78,14 +90,20 @@ while [ $# -gt 0 ]; do
 	shift
 done
 [ -n "$cache_dir" ] || usage
+case "$kernel" in
+cloud | generic) ;;
+*) usage ;;
+esac
 
 recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 
 # Recipe hash: relative path + sha256 of every file, sorted by path (byte order).
 recipe_hash=$(
 	cd "$recipe_dir"
-	find . -type f ! -name boot-check.sh -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16
+	find . -type f ! -name boot-check.sh -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+	[ "$kernel" = cloud ] || echo "kernel $kernel"
 )
+recipe_hash=$(printf '%s\n' "$recipe_hash" | sha256sum | cut -c1-16)
 mkdir -p "$cache_dir"
 cache_dir=$(cd "$cache_dir" && pwd -P)
 final_dir=$cache_dir/$recipe_hash
@@ -193,6 +211,18 @@ root_uuid=$(blkid -o value -s UUID "$loopdev")
 mount "$loopdev" "$mnt"
 
 packages=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$recipe_dir/packages.txt" | tr -s '[:space:]' ',' | sed 's/,$//')
+# generic: one more initramfs hook, for a seed on a SATA CD-ROM (the initramfs' udev loads them by modalias)
+early_hooks=()
+if [ "$kernel" = generic ]; then
+	packages=${packages/linux-image-cloud-amd64/linux-image-amd64}
+	cat >"$tmp/strata-lab-cdrom" <<'EOF'
+#!/bin/sh
+[ "$1" = prereqs ] && exit 0
+. /usr/share/initramfs-tools/hook-functions
+manual_add_modules ahci sr_mod isofs
+EOF
+	early_hooks=(--essential-hook="install -m 0755 '$tmp/strata-lab-cdrom' \"\$1/etc/initramfs-tools/hooks/\"")
+fi
 
 log "mmdebstrap $SUITE: $packages"
 mmdebstrap \
@@ -208,6 +238,7 @@ mmdebstrap \
 	--dpkgopt='path-include=/usr/share/doc/*/copyright' \
 	--essential-hook="cp -rT --no-preserve=ownership '$recipe_dir/rootfs-early' \"\$1\"" \
 	--essential-hook="chmod 0755 \"\$1/etc/initramfs-tools/hooks/strata-lab\"" \
+	"${early_hooks[@]}" \
 	--include="$packages" \
 	"$SUITE" "$mnt" "$MIRROR"
 
@@ -236,6 +267,13 @@ systemctl --root="$mnt" --quiet enable systemd-networkd.service systemd-resolved
 systemctl --root="$mnt" --quiet mask \
 	apt-daily.timer apt-daily-upgrade.timer apt-daily.service apt-daily-upgrade.service \
 	e2scrub_all.timer e2scrub_reap.service fstrim.timer
+
+# No CA of Debian's bundle is selected (the guests talk only to the lab): update-ca-certificates, which cloud-init
+# runs when a cluster gives a CA, then handles the CAs added only. With the bundle's ~140 selected it forks a few
+# times per CA, 87 s under TCG on the critical path of every VM given a CA.
+echo '# strata.libvirt lab image: no CA of /usr/share/ca-certificates is selected' >"$mnt/etc/ca-certificates.conf"
+chroot "$mnt" update-ca-certificates --fresh >/dev/null
+: >"$mnt/etc/ssl/certs/ca-certificates.crt"
 
 # Boot loader: extlinux in /boot/extlinux, pointing at the real kernel and initrd.
 kernels=("$mnt"/boot/vmlinuz-*)
