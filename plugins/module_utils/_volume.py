@@ -358,6 +358,19 @@ class VolumeResource(Resource):
         vol = _connection.call(self.what('clone'), self._pool(ctx).createXMLFrom, xml, src, 0)
         self._record(ctx, vol, cluster)
 
+    def do_fill_read_only(self, ctx, path, length):
+        """Fill a volume that is never written (a base volume) with the file path: a hard link to it when libvirt's
+        file of the volume is on the same file system here, else as do_upload."""
+        target = local_file(ctx, self._vol(ctx))
+        try:
+            if target is not None and link_into(path, target):
+                return
+        except (IOError, OSError) as exc:
+            self.do_delete(ctx)  # never leave a half-filled volume behind
+            raise StrataError('Failed to %s: linking %s as %s: %s; the volume created for it was removed again'
+                              % (self.what('fill'), path, target, exc))
+        self.do_upload(ctx, path, length)
+
     def do_upload(self, ctx, path, length):
         vol = self._vol(ctx)
         target = local_file(ctx, vol)
@@ -414,6 +427,28 @@ def local_file(ctx, vol):
     if not path or not os.path.isfile(path) or os.path.islink(path) or not os.access(path, os.W_OK):
         return None
     return path
+
+
+def link_into(src, dst):
+    """Put a hard link to the file src in place of the file dst, with dst's owner and mode, when both are on one file
+    system and the kernel allows it; False when not (nothing changed then). Only for a file that is never written: a
+    base volume, read-only and only ever a backing file, which then shares the cached image's blocks."""
+    stat = os.stat(dst)
+    tmp = '%s.strata-link-%d' % (dst, os.getpid())
+    try:
+        os.link(src, tmp)
+    except OSError as exc:
+        if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP, errno.ENOSYS):
+            return False
+        raise
+    try:
+        os.chown(tmp, stat.st_uid, stat.st_gid)
+        os.chmod(tmp, stat.st_mode & 0o7777)
+        os.rename(tmp, dst)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+    return True
 
 
 def copy_into(src, dst, length):

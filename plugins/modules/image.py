@@ -78,6 +78,10 @@ options:
     description:
       - Import the cached image into this (running) storage pool as a read-only (mode 0444) base volume,
         recorded as strata.libvirt's own.
+      - When libvirt runs on this host and the pool's directory is on the file system of O(cache_dir), the base
+        volume is a hard link to the cached image (no copy, no second image's worth of disk; the cached image then
+        has the volume's owner and mode 0444 too). Otherwise it is copied, or streamed through libvirt for a remote
+        or non-file pool.
       - When the volume exists with other content it is replaced, unless volumes of the pool use it as their
         backing file; then the task fails before any change and asks for another O(volume) name.
     type: str

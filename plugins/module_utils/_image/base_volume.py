@@ -111,14 +111,15 @@ class BaseVolumeResource(_volume.VolumeResource):
         self.record(ctx, key)
 
     def do_import(self, ctx):
-        """Create the volume (mode 0444), fill it with the cached image, record the image it holds."""
+        """Create the volume (mode 0444), fill it with the cached image (a hard link to it where it can be), record the
+        image it holds."""
         image, vol = self.image, self.target['volume']
         capacity = image['virtual_size'] if image['format'] == 'qcow2' else image['size']
         root = _volume.render_volume(vol['name'], capacity, image['format'])
         perms = _xml.sub_element(root.find('target'), 'permissions')
         _xml.sub_element(perms, 'mode', text='0444')
         self.do_create(ctx, _xml.to_text(root), self.target['cluster'])
-        self.do_upload(ctx, image['path'], image['size'])
+        self.do_fill_read_only(ctx, image['path'], image['size'])
         created = _volume.lookup_volume(_volume.active_pool(ctx.conn, vol['pool'], 'pool'), vol['name'], vol['pool'],
                                         'name')
         self.record(ctx, created.key())

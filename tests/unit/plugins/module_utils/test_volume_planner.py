@@ -188,3 +188,28 @@ def test_copy_into_refuses_a_short_copy(tmp_path):
     dst.write_bytes(b'')
     with pytest.raises(OSError, match='copied 3 bytes of 10'):
         _volume.copy_into(str(src), str(dst), 10)
+
+
+def test_link_into_shares_the_image_with_the_volume_files_mode_and_leaves_nothing_else(tmp_path):
+    src, dst = tmp_path / 'image.qcow2', tmp_path / 'pool' / 'base.qcow2'
+    dst.parent.mkdir()
+    data = os.urandom(1024 * 1024 + 3)
+    src.write_bytes(data)
+    src.chmod(0o644)
+    dst.write_bytes(b'')
+    dst.chmod(0o444)
+    assert _volume.link_into(str(src), str(dst)) is True
+    assert dst.read_bytes() == data and dst.stat().st_ino == src.stat().st_ino
+    assert dst.stat().st_mode & 0o777 == 0o444 and sorted(os.listdir(str(dst.parent))) == ['base.qcow2']
+
+
+@pytest.mark.parametrize('code', [errno.EXDEV, errno.EPERM])
+def test_link_into_across_file_systems_says_so_and_changes_nothing(tmp_path, monkeypatch, code):
+    def refuse(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+    monkeypatch.setattr(os, 'link', refuse)
+    src, dst = tmp_path / 'image.qcow2', tmp_path / 'base.qcow2'
+    src.write_bytes(b'image')
+    dst.write_bytes(b'')
+    assert _volume.link_into(str(src), str(dst)) is False
+    assert dst.read_bytes() == b'' and sorted(os.listdir(str(tmp_path))) == ['base.qcow2', 'image.qcow2']
