@@ -2,10 +2,11 @@
 # Copyright: strata.libvirt developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The peers phase: ours against two peer tools from PyPI, kcli and virt-lightning (peertools.py), with the same N
-VMs each (1 vCPU, 512 MiB, a 4 GiB disk, the bench's SSH key, the lab image) in each tool's best equivalent of our
-two tiers, the three taking turns in each of --runs rounds (medians).
+VMs each (1 vCPU, 512 MiB, a 4 GiB disk, the bench's SSH key, one image) in each tool's best equivalent of our
+two tiers, the three taking turns in each of --runs rounds (medians). The image is the lab image's recipe built with
+Debian's standard kernel (bench/run builds it; see peers_image), as in the Debian generic image kcli defaults to.
 
-A peer gets the image staged before its timed commands (a copy of the lab image in a pool of its own), its own HOME
+A peer gets the image staged before its timed commands (a copy of the image in a pool of its own), its own HOME
 under WORK/peers/<tool>/home (~/.kcli, ~/.config/virt-lightning) and its own NAT network on 10.245.5x.0/24; it is
 never asked to download anything. While its commands run, the bench watches libvirt and probes every VM with the
 same SSH login (peerwatch.py), as the user the tool gives the key to. Per run: the host side (the tool's own work
@@ -17,6 +18,8 @@ patched."""
 from __future__ import annotations
 
 import concurrent.futures
+import functools
+import hashlib
 import json
 import os
 import pwd
@@ -42,7 +45,7 @@ class PeersPhases:
 
     def phase_peers(self):
         n = self.args.vms
-        image = os.environ['STRATA_LAB_IMAGE']
+        image = peers_image()
         out = {'n': n, 'vcpus': 1, 'memory_mib': MEMORY_MIB, 'disk_gib': DISK_GIB, 'image': image,
                'base_image_bytes': allocated(image), 'rounds': [], 'tools': {},
                'method': 'host side: the tool\'s own work until every domain runs, the wait for tier 0\'s guests '
@@ -222,7 +225,7 @@ class PeersPhases:
                 continue
         sizes = dict((path, allocated(path)) for path in files if os.path.exists(path))
         total = sum(sizes.values())
-        base = allocated(os.environ['STRATA_LAB_IMAGE'])
+        base = allocated(peers_image())
         return {'files': [{'path': p, 'allocated_bytes': b} for p, b in sorted(sizes.items())], 'total_bytes': total,
                 'base_image_bytes': base, 'ratio': rnd(float(total) / base, 3) if base else None}
 
@@ -257,7 +260,7 @@ class PeersPhases:
     def stage(dest):
         """The lab image, copied where the tool looks for images (untimed: a peer would have it already)."""
         began = time.monotonic()
-        shutil.copyfile(os.environ['STRATA_LAB_IMAGE'], dest + '.tmp')
+        shutil.copyfile(peers_image(), dest + '.tmp')
         os.chmod(dest + '.tmp', 0o644)
         os.rename(dest + '.tmp', dest)
         return rnd(time.monotonic() - began, 2)
@@ -266,8 +269,12 @@ class PeersPhases:
         tag = PREFIX + pt.TAG['ours']
         n = self.args.vms
         cache = os.path.join(PEERS_WORK, 'ours-cache')
+        image = peers_image()
+        entry = None
+        if image != os.environ['STRATA_LAB_IMAGE']:  # not served by the lab: the file, with its digest
+            entry = {'source': image, 'checksum': 'sha256:' + sha256_file(image), 'size': 'bench', 'login_user': USER}
         inv = self.inventory(pt.TAG['ours'], pt.OCTET['ours'], n, MEMORY_MIB, tiers=n > 1, disk='%dG' % DISK_GIB,
-                             extra_vars={'image_cache_dir': cache, 'unprovision_cache_dir': cache})
+                             image=entry, extra_vars={'image_cache_dir': cache, 'unprovision_cache_dir': cache})
         names = ['%s-%s' % (inv['name'], vm['name']) for vm in inv['vms']]
         argv = ['ansible-playbook', '-i', inv['inventory'], 'strata.libvirt.provision']
 
@@ -362,6 +369,21 @@ class PeersPhases:
                 'teardown': lambda: run_tool([exe, 'down', '--context', tag], self.peer_log('vl-down'), 300, env,
                                              base),
                 'steps': steps}
+
+
+def peers_image():
+    """The image every tool gets: bench/run's build of the lab recipe with Debian's standard kernel
+    (STRATA_BENCH_PEERS_IMAGE), else the lab image."""
+    return os.environ.get('STRATA_BENCH_PEERS_IMAGE') or os.environ['STRATA_LAB_IMAGE']
+
+
+@functools.lru_cache(maxsize=None)
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for block in iter(lambda: handle.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def make_dirs(path):
