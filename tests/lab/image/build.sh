@@ -12,8 +12,9 @@
 #
 # The image goes to CACHE_DIR/<recipe>/strata-debian-12.qcow2, where <recipe> is the first 16 hex
 # digits of a sha256 over every file under tests/lab/image/ (relative path and contents, sorted by
-# path), and of the kernel flavour when it is not cloud. If that file exists, nothing is built (unless --force). The image path is printed as the
-# only line on stdout; progress goes to stderr. Run as root (loop devices, mounts, chroot).
+# path), and of the kernel flavour when it is not cloud. If that file exists, nothing is built
+# (unless --force). The image path is printed as the only line on stdout; progress goes to
+# stderr. Run as root (loop devices, mounts, chroot).
 #
 # Recipe:
 #   raw sparse 2 GiB file, MBR with two partitions: 1 = a 64 MiB EFI System Partition (FAT32,
