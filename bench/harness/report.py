@@ -29,9 +29,10 @@ def peers_lines(peers):
     rounds = peers.get('rounds', [])
     method = peers.get('method', '')
     lines = ['', '## Peers: ours, kcli and virt-lightning', '',
-             '%s VMs of %s vCPU, %s MiB and a %s GiB disk from the lab image, in each tool\'s best equivalent of our '
+             '%s VMs of %s vCPU, %s MiB and a %s GiB disk from the image `%s`, in each tool\'s best equivalent of our '
              'two tiers; medians of %d rounds, the tools taking turns (%s). %s.'
-             % (peers.get('n'), peers.get('vcpus'), peers.get('memory_mib'), peers.get('disk_gib'), len(rounds),
+             % (peers.get('n'), peers.get('vcpus'), peers.get('memory_mib'), peers.get('disk_gib'), peers.get('image'),
+                len(rounds),
                 '; '.join(', '.join(r) for r in rounds), method[:1].upper() + method[1:]), '',
              'Host side, every domain running and every SSH login are medians of the runs in which every VM was '
              'logged into; the host side of the other runs is in brackets. Teardown and disk: every run.', '',
