@@ -13,7 +13,7 @@ import signal
 import sys
 
 from .bench import Bench
-from .peertools import install_peers
+from .peertools import IMAGE_DIR, install_peers
 from .plain import remove_prefixed
 from .report import report, write_results
 from .util import KVM_BOOT_S, PHASES, RESULTS, WORK, log
@@ -54,6 +54,8 @@ def parse_args(argv):
     parser.add_argument('--print-phases', action='store_true', help=argparse.SUPPRESS)
     # for bench/run, outside the lab (pip needs the registry): kcli and virt-lightning, each in a venv of its own
     parser.add_argument('--install-peers', action='store_true', help=argparse.SUPPRESS)
+    # for bench/run: where it builds the peers phase's image
+    parser.add_argument('--print-peers-image-dir', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     only = [x.strip() for x in args.only.split(',') if x.strip()]
     skip = [x.strip() for x in args.skip.split(',') if x.strip()]
@@ -76,6 +78,9 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.install_peers:
         return install_peers()
+    if args.print_peers_image_dir:
+        print(IMAGE_DIR)
+        return 0
     if args.print_phases:
         # for bench/run: the phases chosen, and whether the seed phase wants virt-customize
         print(' '.join(args.only + (['customize'] if 'seed' in args.only and not args.no_customize else [])))

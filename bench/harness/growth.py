@@ -14,18 +14,15 @@ no guest boots to print its host keys). Then a no-op re-run at the same size
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import os
 import shutil
-import sys
 import time
 
 from .plain import PlainCluster, remove_prefixed
-from .util import ROOT, WORK, BenchError, log, make_seed, rnd, run
+from .util import WORK, BenchError, log, make_seed, rnd, run, sha256_file
 
-sys.path.insert(0, os.path.join(ROOT, '.collections'))
-# the start calls the startup engine issues at once: the floor issues as many
-from ansible_collections.strata.libvirt.plugins.module_utils._startup.starting import PARALLEL_CALLS as START_CALLS  # noqa: E402
+# the start calls the startup engine issues at once: the floor issues as many (util puts the tree on sys.path)
+from ansible_collections.strata.libvirt.plugins.module_utils._startup.starting import PARALLEL_CALLS as START_CALLS
 
 GROWTH_MEMORY_MIB = 64
 GROWTH_TB_CACHE_MIB = 16
@@ -77,11 +74,7 @@ class GrowthPhases:
         if not os.path.exists(path):
             run(['qemu-img', 'create', '-q', '-f', 'qcow2', path + '.tmp', '256M'], 60)
             os.rename(path + '.tmp', path)
-        digest = hashlib.sha256()
-        with open(path, 'rb') as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b''):
-                digest.update(chunk)
-        return path, digest.hexdigest()
+        return path, sha256_file(path)
 
     def growth_inventory(self, n):
         path, sha = self.blank_image()

@@ -18,8 +18,6 @@ patched."""
 from __future__ import annotations
 
 import concurrent.futures
-import functools
-import hashlib
 import json
 import os
 import pwd
@@ -32,7 +30,7 @@ from . import peertools as pt
 from .peerwatch import Flag, Watch, disk_files, drop_pools, give_up, host_side, leftovers, qemu_log_errors, run_tool, \
     summarise
 from .plain import remove_prefixed
-from .util import PREFIX, URI, USER, WORK, BenchError, allocated, log, rnd, ssh_login, tcp_open
+from .util import PREFIX, URI, USER, WORK, BenchError, allocated, log, rnd, sha256_file, ssh_login, tcp_open
 
 MEMORY_MIB = 512
 DISK_GIB = 4
@@ -258,7 +256,7 @@ class PeersPhases:
 
     @staticmethod
     def stage(dest):
-        """The lab image, copied where the tool looks for images (untimed: a peer would have it already)."""
+        """The phase's image, copied where the tool looks for images (untimed: a peer would have it already)."""
         began = time.monotonic()
         shutil.copyfile(peers_image(), dest + '.tmp')
         os.chmod(dest + '.tmp', 0o644)
@@ -375,15 +373,6 @@ def peers_image():
     """The image every tool gets: bench/run's build of the lab recipe with Debian's standard kernel
     (STRATA_BENCH_PEERS_IMAGE), else the lab image."""
     return os.environ.get('STRATA_BENCH_PEERS_IMAGE') or os.environ['STRATA_LAB_IMAGE']
-
-
-@functools.lru_cache(maxsize=None)
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for block in iter(lambda: handle.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def make_dirs(path):

@@ -25,6 +25,8 @@ VL_LIBVIRT_PYTHON = '11.10.0'
 TOOLS = ('kcli', 'virt-lightning')
 EXECUTABLE = {'kcli': 'kcli', 'virt-lightning': 'vl'}
 VENVS = os.path.join(WORK, 'peers-venv')
+# the peers phase's image, built there by bench/run (tests/lab/image/build.sh --kernel generic), one recipe at a time
+IMAGE_DIR = os.path.join(WORK, 'peers-image')
 
 # every object of the phase starts with PEERS_PREFIX: kcli refuses network names of 16 characters or more
 # (kvirt/providers/kvm/__init__.py create_network), virt-lightning names its bridge after its network

@@ -21,8 +21,10 @@ import libvirt
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'lab'))
 from selftest import make_seed, tcp_open  # noqa: E402  the lab self-test's NoCloud seed and TCP check, one copy of each
+sys.path.insert(0, os.path.join(ROOT, '.collections'))  # the tree as strata.libvirt, for what the bench shares with it
+from ansible_collections.strata.libvirt.plugins.module_utils._image.sums import file_digests  # noqa: E402
 
-__all__ = ['make_seed', 'tcp_open', 'ROOT', 'BENCH', 'WORK', 'RESULTS', 'URI', 'PREFIX', 'VENV_PY', 'ANSIBLE_PLAYBOOK', 'USER',
+__all__ = ['make_seed', 'tcp_open', 'sha256_file', 'ROOT', 'BENCH', 'WORK', 'RESULTS', 'URI', 'PREFIX', 'VENV_PY', 'ANSIBLE_PLAYBOOK', 'USER',
            'PHASES', 'KVM_BOOT_S', 'BenchError', 'log', 'rnd', 'median', 'run', 'loadavg', 'cpu_busy', 'machine_info',
            'foreign_domains', 'wait_quiet', 'ssh_login', 'wait_logins', 'allocated', 'du', 'human']  # make_seed: for plain, seed
 
@@ -205,3 +207,8 @@ def human(num):
             return '%.1f %s' % (num, unit) if unit != 'B' else '%d B' % num
         num /= 1024.0
     return str(num)
+
+
+def sha256_file(path):
+    """The file's sha256 as the image module computes it (a checksum for an image map entry)."""
+    return file_digests(path)['sha256']
