@@ -148,7 +148,7 @@ def markdown(results):
             'all started at once (%s of %d ready within %s s)'
             % (pt['n'], pt.get('max_parallel') or 'none', pt.get('peak_booting') or '-', pt.get('ours_ready', '-'), pt['n'],
                pt.get('floor_ready', '-'), pt['n'], results['options'].get('boot_timeout')),
-            '%s / %s (%sx)' % (pt.get('ours_s'), pt.get('floor_s') if pt.get('floor_s') else 'not all ready', pt.get('ratio')))
+            '%s / %s' % (pt.get('ours_s'), ('%s (%sx)' % (pt['floor_s'], pt.get('ratio'))) if pt.get('floor_s') else 'not all ready'))
     for pt in [pt for pt in p.get('growth', {}).get('points', []) if pt.get('provision_s') is not None]:
         row('growth %d VMs (%s MiB, no guest boots): provision / per VM / no-op re-run (changed) / unprovision'
             % (pt['n'], p['growth'].get('memory_mib')),
