@@ -3,9 +3,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The growth phase: how the host side of provision grows with the cluster, with the guests' boot taken out.
 
-The VMs' image is a blank qcow2 (no partition table, no boot loader): every domain is defined, started and
-reaches 'running', which is its only probe, but the firmware finds nothing to boot and idles, so no guest
-competes with the host side for the CPUs. Everything else is what a user's run does: the image fetched and
+The VMs' image holds nothing but a boot sector that halts the CPU with its interrupts off (cli; hlt): every
+domain is defined, started and reaches 'running', which is its only probe, the firmware boots that sector and
+the vCPU sleeps from then on, so the guests take as little from the host side's CPUs as a running QEMU can
+(0.23 % of a core per domain here, against 0.71 % for a blank disk, on which the firmware keeps waking up to
+look for something to boot: 100 such guests took a third of this machine from the no-op re-run). Everything else is what a user's run does: the image fetched and
 verified (a file:// source with its sha256), the pool, the network with a static DHCP host per VM, an overlay
 and a NoCloud seed per VM, the domains, the startup; not the known_hosts file (cluster_verify_host_keys=false:
 no guest boots to print its host keys). Then a no-op re-run at the same size
@@ -26,16 +28,18 @@ from ansible_collections.strata.libvirt.plugins.module_utils._startup.starting i
 
 GROWTH_MEMORY_MIB = 64
 GROWTH_TB_CACHE_MIB = 16
+# a master boot record whose code is cli; hlt; jmp $-3 (the 0x55AA signature makes the firmware boot it)
+HALT_SECTOR = b'\xfa\xf4\xeb\xfd'.ljust(510, b'\0') + b'\x55\xaa'
 
 
-class BlankPlain(PlainCluster):
-    """The growth phase's floor: N domains like the growth cluster's (64 MiB, overlays on the blank image, one
+class HaltPlain(PlainCluster):
+    """The growth phase's floor: N domains like the growth cluster's (64 MiB, overlays on the halting image, one
     seed disk), defined, started and destroyed with plain libvirt-python, START_CALLS calls at once: what
     libvirt and QEMU themselves take to launch and stop that many, with no collection code."""
 
-    def __init__(self, bench, count, blank):
+    def __init__(self, bench, count, image):
         PlainCluster.__init__(self, bench, 'growth-floor', count, 41, GROWTH_MEMORY_MIB, GROWTH_TB_CACHE_MIB)
-        self.blank = blank
+        self.image = image
 
     def setup(self):
         remove_prefixed(self.conn, self.name)
@@ -48,7 +52,7 @@ class BlankPlain(PlainCluster):
         make_seed(seed, {'user-data': '#cloud-config\n', 'meta-data': 'instance-id: growth-floor\n'})
         for vm in self.vms:
             overlay = os.path.join(self.dir, vm['domain'] + '.qcow2')
-            run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', self.blank, overlay, '1G'], 60)
+            run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', self.image, overlay, '1G'], 60)
             self.conn.defineXML(self.domain_xml(vm, overlay, seed))
 
     def _all(self, call):
@@ -68,16 +72,22 @@ class BlankPlain(PlainCluster):
 class GrowthPhases:
     """bench's growth phase (a mixin of Bench, beside OursPhases)."""
 
-    def blank_image(self):
-        """A blank 256 MiB qcow2 and its sha256 (the image the growth clusters' VMs get)."""
-        path = os.path.join(WORK, 'growth-blank.qcow2')
+    def halt_image(self):
+        """The image of the growth clusters' VMs (a 256 MiB qcow2 whose only content is a boot sector that halts the
+        CPU: cli; hlt; jmp back) and its sha256."""
+        path = os.path.join(WORK, 'growth-halt.qcow2')
         if not os.path.exists(path):
-            run(['qemu-img', 'create', '-q', '-f', 'qcow2', path + '.tmp', '256M'], 60)
+            raw = path + '.raw'
+            with open(raw, 'wb') as handle:
+                handle.write(HALT_SECTOR)
+            run(['qemu-img', 'convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, path + '.tmp'], 60)
+            run(['qemu-img', 'resize', '-q', path + '.tmp', '256M'], 60)
+            os.remove(raw)
             os.rename(path + '.tmp', path)
         return path, sha256_file(path)
 
     def growth_inventory(self, n):
-        path, sha = self.blank_image()
+        path, sha = self.halt_image()
         image = {'source': 'file://' + path, 'checksum': 'sha256:' + sha, 'size': 'bench', 'login_user': 'strata'}
         inv = self.inventory('g%d' % n, 40, n, GROWTH_MEMORY_MIB, tiers=False, image=image, disk='1G',
                              probes=[{'type': 'running'}], tcg_tb_cache=GROWTH_TB_CACHE_MIB,
@@ -89,7 +99,7 @@ class GrowthPhases:
 
     def phase_growth(self):
         out = {'memory_mib': GROWTH_MEMORY_MIB, 'points': [],
-               'method': 'blank qcow2 image (the firmware finds nothing to boot), probe running only'}
+               'method': 'an image whose boot sector halts the CPU (no guest boots), probe running only'}
         self.results['phases']['growth'] = out
         for n in self.args.growth:
             inv = self.growth_inventory(n)
@@ -119,8 +129,8 @@ class GrowthPhases:
             point['floor'] = self.growth_floor(n)
 
     def growth_floor(self, n):
-        """Plain libvirt's start and stop of n such domains (see BlankPlain)."""
-        floor = BlankPlain(self, n, self.blank_image()[0])
+        """Plain libvirt's start and stop of n such domains (see HaltPlain)."""
+        floor = HaltPlain(self, n, self.halt_image()[0])
         try:
             floor.setup()
             self.quiet('growth floor %d VMs' % n)
