@@ -84,3 +84,35 @@ def test_the_boot_service_needs_its_startup_definition(tmp_path):
 """)
     assert run.returncode != 0
     assert 'boot_order_startup: give the startup definition' in run.stdout, run.stdout[-3000:]
+
+
+KEY_PLAY = """
+- hosts: localhost:h2
+  connection: local
+  gather_facts: false
+  vars:
+    strata_cluster: "{{ cluster_a | combine({'ssh_private_key_file': key_path, 'ssh_public_keys': []}) }}"
+  tasks:
+    - ansible.builtin.include_role: {name: strata.libvirt.cluster, tasks_from: plan}
+    - ansible.builtin.assert:
+        that:
+          - cluster_plan.problems | length == 0
+          - cluster_plan.key_problems | default([]) | length == 0
+"""
+
+
+def test_a_missing_key_pair_is_made_once_on_the_controller_then_left_alone(tmp_path):
+    key = tmp_path / 'keys' / 'id_ed25519'
+    variables = dict(VARS, key_path=str(key))
+    first = run_playbook(tmp_path, KEY_PLAY, variables, '-i', 'h2,')
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+    assert key.is_file() and (tmp_path / 'keys' / 'id_ed25519.pub').read_text().startswith('ssh-ed25519 ')
+    assert oct((tmp_path / 'keys').stat().st_mode & 0o777) == '0o700'
+    # two hypervisors in the play, one key pair: the tasks ran once, on the controller
+    assert first.stdout.count('TASK [strata.libvirt.cluster : Create the key pair (ed25519, no passphrase)]') == 1, first.stdout
+    made = key.read_bytes()
+    again = run_playbook(tmp_path, KEY_PLAY, variables, '-i', 'h2,')
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-2000:]
+    assert key.read_bytes() == made
+    # the pair is there: the include is skipped as a whole, none of its tasks is even weighed
+    assert 'Create the key pair' not in again.stdout and "Create the cluster's SSH key pair" in again.stdout, again.stdout
