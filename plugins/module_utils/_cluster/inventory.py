@@ -14,9 +14,21 @@ Private to strata.libvirt; no compatibility promise.
 import os
 import re
 
+from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
+
 AGENT_CONNECTION = 'community.libvirt.libvirt_qemu'
 _SCHEME = re.compile(r'^[a-z0-9+]+://')
 _REMOTE_URI = re.compile(r'^[a-z0-9+]+://[^/]')
+
+
+def hypervisor_pattern(value):
+    """The host pattern of the hypervisors the collection's playbooks run on, from strata_hypervisors: a pattern
+    (a group, host names, 'a:b', 'web*:!web3'), or a list of names and patterns, joined with ':'."""
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(item, str) and item.strip() for item in items):
+        raise StrataError('strata_hypervisors: %r is not a host pattern (a group or host name, a pattern such as '
+                          "'kvm:!kvm3', or a list of them)" % (value,))
+    return ':'.join(item.strip() for item in items)
 
 
 def hypervisor_connection(name, hostvars):

@@ -28,7 +28,31 @@ def test_filters_are_there():
                                'cluster_probe_needs',
                                'cluster_problems', 'cluster_rebuild',
                                'cluster_set_virt_type', 'cluster_small_disks', 'cluster_summary', 'cluster_teardown',
-                               'resolve_images']
+                               'hypervisors', 'resolve_images']
+
+
+def test_hypervisors_is_the_pattern_of_a_play():
+    assert FILTERS['hypervisors']('hypervisor') == 'hypervisor'
+    assert FILTERS['hypervisors']('kvm:!kvm3') == 'kvm:!kvm3'
+    assert FILTERS['hypervisors'](['kvm1', ' kvm2 ', 'lab*']) == 'kvm1:kvm2:lab*'
+    for bad in ('', '  ', [], ['kvm1', ''], ['kvm1', 3], 7, None, {'kvm1': 1}):
+        with pytest.raises(AnsibleFilterError, match='^strata_hypervisors: .* is not a host pattern'):
+            FILTERS['hypervisors'](bad)
+
+
+def test_loading_the_cluster_filters_loads_the_other_filter_files_too():
+    # ansible-playbook loads plugins/filter/cluster.py for the playbooks' hosts: line; the tasks' workers, forked from
+    # it, must find every filter file of the collection loaded
+    import subprocess
+    import sys
+    code = ('import sys; import ansible_collections.strata.libvirt.plugins.filter.cluster; '
+            'print(sorted(m for m in sys.modules if m.startswith("ansible_collections.strata.libvirt.plugins.filter.")))')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))).stdout
+    here = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'plugins', 'filter')
+    files = sorted('ansible_collections.strata.libvirt.plugins.filter.' + name[:-3] for name in os.listdir(here)
+                   if name.endswith('.py') and name != '__init__.py')
+    assert out.strip() == repr(files)
 
 
 def test_every_filter_is_documented():

@@ -116,3 +116,19 @@ def test_a_missing_key_pair_is_made_once_on_the_controller_then_left_alone(tmp_p
     assert key.read_bytes() == made
     # the pair is there: the include is skipped as a whole, none of its tasks is even weighed
     assert 'Create the key pair' not in again.stdout and "Create the cluster's SSH key pair" in again.stdout, again.stdout
+
+
+def test_the_playbooks_host_pattern_takes_a_list_and_names_the_variable_when_bad(tmp_path):
+    play = """
+- hosts: "{{ strata_hypervisors | default('hypervisor') | strata.libvirt.hypervisors }}"
+  connection: local
+  gather_facts: false
+  tasks:
+    - ansible.builtin.debug: {msg: "on {{ inventory_hostname }}"}
+"""
+    ran = run_playbook(tmp_path, play, dict(VARS, strata_hypervisors=['localhost', 'h2']), '-i', 'h2,')
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
+    assert '"msg": "on localhost"' in ran.stdout and '"msg": "on h2"' in ran.stdout
+    bad = run_playbook(tmp_path, play, dict(VARS, strata_hypervisors=''))
+    assert bad.returncode != 0 and 'strata_hypervisors: \'\' is not a host pattern' in bad.stdout + bad.stderr, \
+        bad.stdout[-3000:] + bad.stderr[-2000:]
