@@ -150,9 +150,11 @@ def evaluate(results):
     if points.get(4, {}).get('ours_s') and points.get(12, {}).get('ours_s'):
         ratio = points[12]['ours_s'] / points[4]['ours_s']
         floor_ratio = (points[12]['floor_s'] / points[4]['floor_s']) if points[12].get('floor_s') and points[4].get('floor_s') else None
-        floor = ('the plain-libvirt floor itself scales %sx' % rnd(floor_ratio, 2) if floor_ratio is not None
-                 else 'the plain-libvirt floor got %s of 12 ready within %s s' % (points[12].get('floor_ready'),
-                                                                                 results['options'].get('boot_timeout')))
+        if floor_ratio is not None:
+            floor = 'the plain-libvirt floor itself scales %sx' % rnd(floor_ratio, 2)
+        else:
+            floor = 'the plain-libvirt floor got %s of 12 ready within %s s' % (points[12].get('floor_ready'),
+                                                                               results['options'].get('boot_timeout'))
         detail = 'ours 12: %.1f s, 4: %.1f s; %s' % (points[12]['ours_s'], points[4]['ours_s'], floor)
         # 2.5x: as if the cores kept up; 3.5x: what a start limit on 2 cores should hold (12 need 3x the CPU of 4)
         for bound in (2.5, 3.5):

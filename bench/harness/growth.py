@@ -7,8 +7,9 @@ The VMs' image holds nothing but a boot sector that halts the CPU with its inter
 domain is defined, started and reaches 'running', which is its only probe, the firmware boots that sector and
 the vCPU sleeps from then on, so the guests take as little from the host side's CPUs as a running QEMU can
 (0.23 % of a core per domain here, against 0.71 % for a blank disk, on which the firmware keeps waking up to
-look for something to boot: 100 such guests took a third of this machine from the no-op re-run). Everything else is what a user's run does: the image fetched and
-verified (a file:// source with its sha256), the pool, the network with a static DHCP host per VM, an overlay
+look for something to boot: 100 such guests took a third of this machine from the no-op re-run).
+Everything else is what a user's run does: the image fetched and verified (a file:// source with its
+sha256), the pool, the network with a static DHCP host per VM, an overlay
 and a NoCloud seed per VM, the domains, the startup; not the known_hosts file (cluster_verify_host_keys=false:
 no guest boots to print its host keys). Then a no-op re-run at the same size
 (changed must be 0) and unprovision."""

@@ -53,7 +53,8 @@ class Walk(object):
                 self.file(os.path.join(ROOT, 'roles', role, 'tasks', '%s.yml' % spec.get('tasks_from', 'main')))
         for key in INCLUDE_TASKS:
             if key in task:
-                self.file(os.path.join(os.path.dirname(path), task[key]))
+                spec = task[key]  # the file's name, or {file: ..., apply: ...}
+                self.file(os.path.join(os.path.dirname(path), spec['file'] if isinstance(spec, dict) else spec))
 
     def file(self, path):
         with open(path) as handle:
