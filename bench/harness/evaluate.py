@@ -153,8 +153,8 @@ def evaluate(results):
         if floor_ratio is not None:
             floor = 'the plain-libvirt floor itself scales %sx' % rnd(floor_ratio, 2)
         else:
-            floor = 'the plain-libvirt floor got %s of 12 ready within %s s' % (points[12].get('floor_ready'),
-                                                                               results['options'].get('boot_timeout'))
+            floor = 'the plain-libvirt floor got %s of 12 ready within %s s' % (
+                points[12].get('floor_ready'), results['options'].get('boot_timeout'))
         detail = 'ours 12: %.1f s, 4: %.1f s; %s' % (points[12]['ours_s'], points[4]['ours_s'], floor)
         # 2.5x: as if the cores kept up; 3.5x: what a start limit on 2 cores should hold (12 need 3x the CPU of 4)
         for bound in (2.5, 3.5):
