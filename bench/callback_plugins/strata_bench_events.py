@@ -26,9 +26,10 @@ requirements:
   - the environment variable E(STRATA_BENCH_EVENTS)
 '''
 
-# result keys worth keeping (the startup module's timeline, changed counts, the image module's download)
+# result keys worth keeping (the startup module's timeline, changed counts, the image module's download, the steps of
+# cluster_build)
 KEEP = ('changed', 'failed', 'skipped', 'elapsed', 'tiers', 'vms', 'started', 'stopped', 'forced', 'actions', 'schedule',
-        'downloaded', 'cached', 'msg', 'rc', 'cmd', 'delta')
+        'downloaded', 'cached', 'msg', 'rc', 'cmd', 'delta', 'steps', 'deferred')
 
 
 class CallbackModule(CallbackBase):

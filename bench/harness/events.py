@@ -65,6 +65,28 @@ def fill_tier_seconds(results):
                 res['tiers'] = startup_tiers(startup)
 
 
+# the module each step of strata.libvirt.cluster_build runs the code of (its result's steps)
+BUILD_STEPS = {'pool': 'pool', 'images': 'image', 'networks': 'network', 'external_networks': 'network',
+               'volumes': 'volume', 'seeds': 'cloud_init', 'domains': 'domain'}
+
+
+def expand_builds(tasks):
+    """tasks with each strata.libvirt.cluster_build task split by its result's steps: one task per step, with the
+    action of the module whose code the step ran, and the rest of the task's time (the module run itself: Ansible's
+    work, the Python process, its imports) as the cluster_build task."""
+    out = []
+    for task in tasks:
+        steps = [step for result in task['results'] for step in (result.get('result') or {}).get('steps') or []]
+        if task['action'] != 'strata.libvirt.cluster_build' or not steps:
+            out.append(task)
+            continue
+        for step in steps:
+            out.append(dict(task, action='strata.libvirt.' + BUILD_STEPS.get(step['step'], step['step']),
+                            task='%s (%s)' % (task['task'], step['step']), seconds=step['seconds']))
+        out.append(dict(task, seconds=max(0.0, task['seconds'] - sum(step['seconds'] for step in steps))))
+    return out
+
+
 def classify(tasks, rules, started, finished):
     """Sum task seconds into phases: rules is [(phase, predicate(task))]; the rest is 'other tasks'.
     'ansible start-up' is the time before the first task began."""

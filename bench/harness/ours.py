@@ -12,7 +12,7 @@ import shutil
 
 import libvirt
 
-from .events import classify, startup_tiers
+from .events import classify, expand_builds, startup_tiers
 from .plain import remove_prefixed
 from .util import BENCH, PREFIX, URI, USER, VENV_PY, WORK, BenchError, allocated, du, median, rnd
 
@@ -125,7 +125,7 @@ class OursPhases:
                 res['max_parallel_source'] = schedule.get('max_parallel_source')
                 res['peak_booting'] = schedule.get('peak_booting')
                 res['ready_vms'] = len([v for v in (data.get('vms') or {}).values() if v.get('status') == 'ready'])
-        res['phases'] = classify(tasks, [
+        res['phases'] = classify(expand_builds(tasks), [
             ('host checks (role host_checks)', lambda t: 'host_checks' in t['task']),
             ('validate + plan (filters, ssh key)', lambda t: t['action'] in ('ansible.builtin.set_fact', 'ansible.builtin.fail',
                                                                              'ansible.builtin.command')
@@ -136,6 +136,7 @@ class OursPhases:
             ('disks (overlays)', lambda t: t['action'] == 'strata.libvirt.volume'),
             ('cloud-init seeds', lambda t: t['action'] == 'strata.libvirt.cloud_init'),
             ('domains', lambda t: t['action'] == 'strata.libvirt.domain'),
+            ('the module run of cluster_build (pool to domains)', lambda t: t['action'] == 'strata.libvirt.cluster_build'),
             ('startup: boot + probes (all tiers)', lambda t: t['action'] == 'strata.libvirt.startup'),
         ], res['started'], res['finished'])
         return self.slim(res)

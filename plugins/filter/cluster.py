@@ -77,4 +77,5 @@ class FilterModule(object):
             'cluster_mac': definition.derive_mac,
             'hypervisors': inventory.hypervisor_pattern,
             'resolve_images': plan.resolve_images,
+            'image_options': plan.image_options,
         }.items())

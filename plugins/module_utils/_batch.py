@@ -65,25 +65,33 @@ def item_params(module, item_spec, constraints, label):
     """The validated parameters of every item, or of the top-level options when there is no `items`.
     constraints: keyword arguments of ArgumentSpecValidator (mutually_exclusive, required_one_of, ...).
     label(params) names an item in messages. Fails the module, before any change, on any problem."""
-    top = _given(item_spec, module.params)
     items = module.params.get(ITEMS_KEY)
     batch = items is not None
     if batch and not items:
         # nothing to do (a role's list of VMs may well be empty): the same result as items that changed nothing
         module.exit_json(changed=False, results=[], actions=[], diff=[])
-    validator = ArgumentSpecValidator(item_spec, **constraints)
-    out, problems = [], []
-    for index, item in enumerate(items if batch else [{}]):
-        merged = copy.deepcopy(top)
-        merged.update(item)
-        result = validator.validate(merged)
-        module.no_log_values.update(result._no_log_values)
-        problems.extend(error_messages(result, ('items[%d] (%s): ' % (index, label(merged))) if batch else ''))
-        out.append(result.validated_parameters)
+    out, problems = validate_items(module, _given(item_spec, module.params), items, item_spec, constraints, label)
     if problems:
         module.fail_json(msg='; '.join(problems) if not batch else
                          'Nothing was changed; these items are invalid:\n- ' + '\n- '.join(problems))
     return out, batch
+
+
+def validate_items(module, top, items, item_spec, constraints, label, where=''):
+    """([validated parameters of each item], [problems, one line each]): each item (or, items None, the top-level
+    options alone) merged over top and validated with the item spec and constraints; the values to hide are
+    added to module.no_log_values. where prefixes every problem."""
+    validator = ArgumentSpecValidator(item_spec, **constraints)
+    out, problems = [], []
+    for index, item in enumerate(items if items is not None else [{}]):
+        merged = copy.deepcopy(top)
+        merged.update(item)
+        result = validator.validate(merged)
+        module.no_log_values.update(result._no_log_values)
+        problems.extend(error_messages(result, where + (('items[%d] (%s): ' % (index, label(merged)))
+                                                        if items is not None else '')))
+        out.append(result.validated_parameters)
+    return out, problems
 
 
 def _given(spec, params):
@@ -111,39 +119,54 @@ def run(module, item_spec, constraints, label, prepare):
     params_list, batch = item_params(module, item_spec, constraints, label)
     if not batch:
         run_one(ItemModule(module, params_list[0]), prepare)
+    runners, problems = prepare_items(module, params_list, label, prepare)
+    if problems:
+        module.fail_json(msg='Nothing was changed; these items are invalid:\n- ' + '\n- '.join(problems))
+    with _session.shared():   # one connection, lock and registry read for all items, not one per item
+        outcome = execute(params_list, runners, label)
+    if outcome['failed']:
+        module.fail_json(msg=outcome['msg'], changed=outcome['changed'], results=outcome['results'])
+    module.exit_json(**outcome['result'])
+
+
+def prepare_items(module, params_list, label, prepare, where=''):
+    """(runners, problems): prepare(ItemModule) of every item, before any runs; a StrataError is a problem."""
     runners, problems = [], []
     for index, params in enumerate(params_list):
         try:
             runners.append(prepare(ItemModule(module, params)))
         except StrataError as exc:
-            problems.append('items[%d] (%s): %s' % (index, label(params), exc))
-    if problems:
-        module.fail_json(msg='Nothing was changed; these items are invalid:\n- ' + '\n- '.join(problems))
+            problems.append('%sitems[%d] (%s): %s' % (where, index, label(params), exc))
+    return runners, problems
+
+
+def execute(params_list, runners, label):
+    """Run the prepared items in order until one fails: {'failed', 'changed', 'results'} and, failed, the
+    message ('msg': which item, what it and the items before it changed, how many did not run), else the
+    result a module with items reports ('result')."""
     results, failure = [], None
-    with _session.shared():   # one connection, lock and registry read for all items, not one per item
-        for index, (params, runner) in enumerate(zip(params_list, runners)):
-            try:
-                result = runner()
-            except ItemFailed as exc:
-                failure = (index, params, exc)
-                break
-            result['item'] = label(params)
-            results.append(result)
+    for index, (params, runner) in enumerate(zip(params_list, runners)):
+        try:
+            result = runner()
+        except ItemFailed as exc:
+            failure = (index, params, exc)
+            break
+        result['item'] = label(params)
+        results.append(result)
     if failure:
         index, params, exc = failure
         before = [r['item'] for r in results if r.get('changed')]
         done = exc.result.get('actions_done') or []
         results.append(dict(exc.result, item=label(params)))
-        module.fail_json(
-            msg='items[%d] (%s): %s.%s %s%s' % (
-                index, label(params), (exc.result.get('msg') or '').rstrip('.'),
-                (' Before it failed, it did: %s.' % '; '.join(done)) if done else '',
-                ('Changed before it: %s.' % ', '.join(before)) if before else 'Nothing was changed before it.',
-                (' Not run: %d later item(s).' % (len(runners) - index - 1)) if index + 1 < len(runners) else ''),
-            changed=bool(before or done), results=results)
-    module.exit_json(changed=any(r.get('changed') for r in results), results=results,
-                     actions=['%s: %s' % (r['item'], text) for r in results for text in r.get('actions', [])],
-                     diff=[_headed(r) for r in results if r.get('diff')])
+        return dict(failed=True, changed=bool(before or done), results=results, msg='items[%d] (%s): %s.%s %s%s' % (
+            index, label(params), (exc.result.get('msg') or '').rstrip('.'),
+            (' Before it failed, it did: %s.' % '; '.join(done)) if done else '',
+            ('Changed before it: %s.' % ', '.join(before)) if before else 'Nothing was changed before it.',
+            (' Not run: %d later item(s).' % (len(runners) - index - 1)) if index + 1 < len(runners) else ''))
+    changed = any(r.get('changed') for r in results)
+    return dict(failed=False, changed=changed, results=results, result=dict(
+        changed=changed, results=results, actions=['%s: %s' % (r['item'], text) for r in results for text in r.get('actions', [])],
+        diff=[_headed(r) for r in results if r.get('diff')]))
 
 
 def run_one(module, prepare):

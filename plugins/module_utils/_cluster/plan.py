@@ -80,6 +80,22 @@ def resolve_images(image_map, labels=None, cache_dir=None):
     return out
 
 
+def image_options(entries, pool=None, cluster=None, uri=None, retries=None, timeout=None):
+    """The strata.libvirt.image options of each resolved entry (resolve_images): fetch and verify the image into its
+    cache file and, with pool, import it into that pool as its base volume (named as the cache file, the entry's
+    volume). Empty values are left out (the module's defaults)."""
+    out = []
+    for entry in entries:
+        options = {'source': entry['source'], 'checksum': entry['checksum'], 'decompress': entry['decompress'],
+                   'dest': entry['cache_file']}
+        for key, value in (('format', entry.get('format')), ('pool', pool), ('cluster', cluster), ('uri', uri),
+                           ('retries', retries), ('timeout', timeout)):
+            if value is not None and value != '':
+                options[key] = value
+        out.append(options)
+    return out
+
+
 def _with_paths(image, cache_dir=None):
     entry = dict(image, volume=image['file_name'])
     entry['cache_file'] = '%s/%s' % ((cache_dir or _image_cache.DEFAULT_CACHE_DIR).rstrip('/'), image['file_name'])

@@ -68,23 +68,26 @@ class ImageTask(object):
         return result['volume']
 
 
-def run(module):
-    """The image module's work after the argument spec: fail (with what was planned) or exit with the result."""
-    task = None
-    # the credentials of the source and SUMS URLs are hidden wherever the result holds them, the module arguments
-    # Ansible reports (invocation) included; the module's own texts show them redacted (source.redact_url)
+def prepare(module):
+    """One image's run (see _batch): the credentials of its source and SUMS URLs hidden wherever the result holds
+    them (the module arguments Ansible reports included; the module's own texts show them redacted, see
+    source.redact_url), its desired state built now (StrataError on bad input); the returned callable fetches,
+    caches and imports it and returns its result, or raises _batch.ItemFailed with what was planned."""
     for url in (module.params.get('source'), (module.params.get('checksum') or '').partition(':')[2]):
         module.no_log_values.update(url_secrets(url or ''))
-    try:
-        task = ImageTask(module, desired_from_params(module.params))
-        result = task.run()
-    except StrataError as exc:
-        failed = dict(msg=str(exc))
-        if task is not None:
+    task = ImageTask(module, desired_from_params(module.params))
+
+    def run_image():
+        try:
+            return task.run()
+        except StrataError as exc:
+            raise _batch.ItemFailed(dict(msg=str(exc), actions=task.actions))
+        finally:
             for warning in task.warnings:
                 module.warn(warning)
-            failed.update(actions=task.actions)
-        module.fail_json(**failed)
-    for warning in task.warnings:
-        module.warn(warning)
-    module.exit_json(**result)
+    return run_image
+
+
+def run(module):
+    """The image module's work after the argument spec: fail (with what was planned) or exit with the result."""
+    _batch.run_one(module, prepare)

@@ -42,20 +42,21 @@ def redacted_args(params):
 
 
 class ReportingModule(object):
-    """The module as _batch.run sees it: its results carry the module arguments redacted (redacted_args) instead of
-    Ansible's copy of them as given."""
+    """The module as _batch.run sees it: its results carry the module arguments redacted (by redacted, by default
+    redacted_args) instead of Ansible's copy of them as given."""
 
-    def __init__(self, module):
+    def __init__(self, module, redacted=redacted_args):
         self._module = module
+        self._redacted = redacted
 
     def __getattr__(self, name):
         return getattr(self._module, name)
 
     def exit_json(self, **result):
-        self._module.exit_json(invocation={'module_args': redacted_args(self._module.params)}, **result)
+        self._module.exit_json(invocation={'module_args': self._redacted(self._module.params)}, **result)
 
     def fail_json(self, **result):
-        self._module.fail_json(invocation={'module_args': redacted_args(self._module.params)}, **result)
+        self._module.fail_json(invocation={'module_args': self._redacted(self._module.params)}, **result)
 
 
 def seed_resource(module):

@@ -28,7 +28,26 @@ def test_filters_are_there():
                                'cluster_probe_needs',
                                'cluster_problems', 'cluster_rebuild',
                                'cluster_set_virt_type', 'cluster_small_disks', 'cluster_summary', 'cluster_teardown',
-                               'hypervisors', 'resolve_images']
+                               'hypervisors', 'image_options', 'resolve_images']
+
+
+def test_image_options_are_the_image_module_s_for_each_entry():
+    entries = [{'source': 'http://h/a.qcow2', 'checksum': 'sha256:' + 'ab' * 32, 'decompress': 'auto', 'format': None,
+                'cache_file': '/c/a.qcow2', 'volume': 'a.qcow2', 'label': 'a'},
+               {'source': 'http://h/b.raw.zst', 'checksum': 'none', 'decompress': 'zstd', 'format': 'raw',
+                'cache_file': '/c/b.raw', 'volume': 'b.raw', 'label': 'b'}]
+    assert FILTERS['image_options'](entries, '', '', '', 3, 60) == [
+        {'source': 'http://h/a.qcow2', 'checksum': 'sha256:' + 'ab' * 32, 'decompress': 'auto', 'dest': '/c/a.qcow2',
+         'retries': 3, 'timeout': 60},
+        {'source': 'http://h/b.raw.zst', 'checksum': 'none', 'decompress': 'zstd', 'dest': '/c/b.raw', 'format': 'raw',
+         'retries': 3, 'timeout': 60}]
+    into_pool = FILTERS['image_options'](entries[:1], 'lab', 'lab', 'qemu:///system')
+    assert into_pool == [{'source': 'http://h/a.qcow2', 'checksum': 'sha256:' + 'ab' * 32, 'decompress': 'auto', 'dest': '/c/a.qcow2',
+                          'pool': 'lab', 'cluster': 'lab', 'uri': 'qemu:///system'}]
+    # every option is one the image module takes, and its volume is named as the cache file (the module's default)
+    from ansible_collections.strata.libvirt.plugins.module_utils._image import spec
+    assert set(into_pool[0]) <= set(spec.argument_spec())
+    assert spec.desired_from_params(dict(into_pool[0], volume=None))['volume'] == {'pool': 'lab', 'name': 'a.qcow2'}
 
 
 def test_hypervisors_is_the_pattern_of_a_play():

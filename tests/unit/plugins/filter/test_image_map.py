@@ -33,4 +33,5 @@ def test_the_shown_source_carries_no_credentials():
     entry = filters['resolve_image'](secret, 'x')
     assert entry['source'] == 'https://user:s3cret@h/x.qcow2' and 's3cret' not in entry['source_shown']
     label = open(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'roles', 'image', 'tasks', 'main.yml')).read()
-    assert '{{ item.source_shown }}' in label and '{{ item.source }}' not in label.split('loop_control:')[1]
+    shown = label.split('loop_control:')[1]
+    assert '.source_shown }}' in shown and '.source }}' not in shown
