@@ -24,8 +24,13 @@ import socket
 import tempfile
 import time
 
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
+from ansible_collections.strata.libvirt.plugins.module_utils._spec_check import error_messages
+from ansible_collections.strata.libvirt.plugins.module_utils import _cluster_scan
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
+from ansible_collections.strata.libvirt.plugins.module_utils import _session
 from ansible_collections.strata.libvirt.plugins.module_utils import _validate
 
 BOOT_ID = '/proc/sys/kernel/random/boot_id'
@@ -47,7 +52,30 @@ def argument_spec():
         state_dir=dict(type='path'),
         lock_timeout=dict(type='int'),
         adopt=dict(type='bool'),
+        objects=dict(type='dict'),
     )
+
+
+# what objects holds: the names strata.libvirt.cluster_info looks up
+OBJECT_OPTIONS = ('pool', 'network', 'networks', 'volumes', 'domains')
+
+
+def objects_query(request, objects):
+    """The cluster_info query of option objects (None: no lookup), validated with that module's spec; StrataError
+    names the option."""
+    if objects is None:
+        return None
+    if request['state'] != 'held':
+        raise StrataError('objects: only with state=held (the objects are looked up once the lock is held)')
+    spec = dict((key, option) for key, option in _cluster_scan.argument_spec().items() if key in OBJECT_OPTIONS)
+    result = ArgumentSpecValidator(spec).validate(dict(objects))
+    problems = error_messages(result, 'objects: ')
+    if problems:
+        raise StrataError('; '.join(problems))
+    try:
+        return _cluster_scan.desired_from_params(dict(result.validated_parameters, cluster=request['cluster']))
+    except StrataError as exc:
+        raise StrataError('objects: %s' % exc)
 
 
 def desired_from_params(params):
@@ -163,6 +191,7 @@ def run(module):
     """The cluster_lock module."""
     try:
         request = desired_from_params(module.params)
+        query = objects_query(request, module.params.get('objects'))
         params = module.params
         state_dir = params.get('state_dir') or _connection.DEFAULT_STATE_DIR
         timeout = params.get('lock_timeout')
@@ -174,6 +203,8 @@ def run(module):
             return _connection.hypervisor_lock(state_dir, 'cluster:' + uri, timeout)
         if request['state'] == 'held':
             result = acquire(path, request, module.check_mode, guard)
+            if query is not None:
+                result['info'] = look_up(module, query, path, request, guard, result)
         else:
             result = release(path, request['owner'], module.check_mode, guard)
     except StrataError as exc:
@@ -181,3 +212,15 @@ def run(module):
     if result['took_over']:
         module.warn('took over the cluster lock of the %s' % result['took_over'])
     module.exit_json(**result)
+
+
+def look_up(module, query, path, request, guard, taken):
+    """The cluster_info result of query, looked up under the lock; a lock this call took is given back when the
+    lookup fails (the run ends there)."""
+    try:
+        with _session.module_session(module) as ctx:
+            return _cluster_scan.scan(ctx.conn, ctx.registry, query)
+    except StrataError as exc:
+        if taken['changed']:
+            release(path, request['owner'], module.check_mode, guard)
+        raise StrataError('%s (the lock was given back)' % exc if taken['changed'] else str(exc))

@@ -76,6 +76,13 @@ options:
   adopt:
     description: Accepted for C(module_defaults) of the group, not used.
     type: bool
+  objects:
+    description:
+      - With O(state=held), once the lock is held, look up these names of the cluster as M(strata.libvirt.cluster_info)
+        does and return what it returns in RV(info), in the same module run. The keys are that module's options
+        V(pool), V(network), V(networks), V(volumes) and V(domains), with the same meaning and checks.
+      - Bad names fail before the lock is taken; when the lookup fails, a lock this run took is given back.
+    type: dict
 seealso:
   - module: strata.libvirt.cluster_info
 '''
@@ -88,6 +95,20 @@ EXAMPLES = r'''
     what: provision
     holder:
       controller: "{{ lookup('ansible.builtin.pipe', 'hostname') }}"
+
+- name: Take it and look up the cluster's names under it, in one run
+  strata.libvirt.cluster_lock:
+    cluster: lab
+    owner: "{{ run_token }}"
+    objects:
+      pool: lab
+      networks: [lab-net]
+      domains: [lab-web1, lab-web2]
+  register: lock
+
+- name: Stop when a name is taken
+  ansible.builtin.assert:
+    that: lock.info.foreign | length == 0
 
 - name: Give it back
   strata.libvirt.cluster_lock:
@@ -105,6 +126,12 @@ took_over:
   description: The run whose lock was taken over, and why it no longer held; null when none was.
   returned: always
   type: str
+info:
+  description:
+    - What M(strata.libvirt.cluster_info) returns for O(objects) (C(objects), C(foreign), C(marked) and C(node)),
+      looked up under the lock.
+  returned: when O(objects) is given
+  type: dict
 '''
 
 from ansible.module_utils.basic import AnsibleModule

@@ -102,3 +102,35 @@ def test_module_end_to_end(tmp_path, capsys):
     assert other['failed'] and 'locked by the provision run run-one-token' in other['msg']
     assert run(owner='run-one-token', state='released')['changed']
     assert run(owner='run-two-token', wait=0)['changed']
+
+
+def test_held_with_objects_looks_the_cluster_up_under_the_lock(tmp_path, capsys):
+    import libvirt
+    hv = libvirt.open('test:///default')   # keeps the test driver's state between the module's connections
+
+    def run(**params):
+        params.setdefault('uri', 'test:///default')
+        params.update(cluster='lab', state_dir=str(tmp_path))
+        capsys.readouterr()
+        with patch_module_args(params):
+            with pytest.raises(SystemExit):
+                cluster_lock.main()
+        return json.loads(capsys.readouterr().out)
+    try:
+        # the test driver's own objects have the names: foreign, as strata.libvirt.cluster_info reports them
+        held = run(owner='run-one-token', objects={'pool': 'default-pool', 'networks': ['default'], 'domains': ['test']})
+        assert held['changed'] and not held.get('failed'), held.get('msg')
+        assert len(held['info']['foreign']) == 3 and held['info']['objects']['domains']['test']['exists']
+        assert os.path.exists(held['path'])
+        # bad names fail before the lock is taken; a lookup that fails gives back the lock it took
+        bad = run(owner='run-two-token', objects={'volumes': ['v.qcow2']})
+        assert bad['failed'] and bad['msg'].startswith('objects: volumes: needs pool')
+        bad = run(owner='run-two-token', objects={'domains': 'test', 'colour': 'red'})
+        assert bad['failed'] and bad['msg'].startswith('objects: ') and 'colour' in bad['msg']
+        assert run(owner='run-one-token', state='released', objects={})['msg'].startswith('objects: only with state=held')
+        assert run(owner='run-one-token', state='released')['changed']
+        failing = run(owner='run-two-token', objects={'pool': 'p'}, uri='test:///nonexistent-driver')
+        assert failing.get('failed') and 'the lock was given back' in failing['msg'], failing
+        assert not os.path.exists(held['path'])
+    finally:
+        hv.close()
