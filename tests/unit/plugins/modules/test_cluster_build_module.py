@@ -121,5 +121,5 @@ def test_cluster_and_adopt_are_every_item_s_but_not_the_external_networks(run_mo
 def test_the_kinds_run_in_the_order_their_objects_depend_on(main_calls):
     assert [step.name for step in _cluster_build.STEPS] == ['pool', 'images', 'networks', 'external_networks', 'volumes',
                                                             'seeds', 'domains']
-    module_args, _ = main_calls(cluster_build, 'run')
+    module_args = main_calls(cluster_build, 'run')[0]
     assert module_args == dict(argument_spec=_cluster_build.argument_spec(), supports_check_mode=True)
