@@ -89,12 +89,12 @@ def _common_options(module, step):
                 if module.params.get(key) is not None and (step.owned or key not in OWNER))
 
 
-def _top(step, options, common):
+def _top(spec, options, common):
     """A step's options without its items: the values given (None dropped, unknown options kept, so that
     validation names them) over the module's common options."""
     top = dict(common)
-    given = _batch._given(step.spec(), options)
-    given.update((key, value) for key, value in options.items() if key not in step.spec() and key != _batch.ITEMS_KEY)
+    given = _batch._given(spec, options)
+    given.update((key, value) for key, value in options.items() if key not in spec and key != _batch.ITEMS_KEY)
     top.update(given)
     return top
 
@@ -109,17 +109,17 @@ def prepared_steps(module):
             continue
         where = '%s: ' % step.name
         common = _common_options(module, step)
+        spec = step.spec()
         if step.listed:
             top, items = common, options
         else:
-            top, items = _top(step, options, common), (None if step.single else options.get(_batch.ITEMS_KEY))
+            top, items = _top(spec, options, common), (None if step.single else options.get(_batch.ITEMS_KEY))
             if step.single and _batch.ITEMS_KEY in options:
                 problems.append('%sunsupported parameters: %s' % (where, _batch.ITEMS_KEY))
                 continue
             if not step.single and items is None:
                 items = [{}]   # the step's options are its one item
-        params_list, found = _batch.validate_items(module, top, items, step.spec(), step.constraints, step.label,
-                                                   where)
+        params_list, found = _batch.validate_items(module, top, items, spec, step.constraints, step.label, where)
         problems.extend(found)
         if found:
             continue
@@ -184,8 +184,7 @@ def run_steps(module, steps):
         if step.single:
             out['actions'].extend(result.get('actions') or [])
             if result.get('diff'):
-                out['diff'].append(dict(result['diff'], before_header='%s (before)' % outcome['results'][0]['item'],
-                                        after_header='%s (after)' % outcome['results'][0]['item']))
+                out['diff'].append(_batch._headed(outcome['results'][0]))
         else:
             out['actions'].extend(result['actions'])
             out['diff'].extend(result['diff'])
