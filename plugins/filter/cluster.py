@@ -36,8 +36,8 @@ def cluster_problems(strata_cluster, image_map, options=None):
     return plan.problems(strata_cluster, image_map, options or {})
 
 
-def cluster_summary(cluster_plan_, startup_results=None, check_mode=False, orphaned=None, pruned=False):
-    return summary.summary(cluster_plan_, startup_results, bool(check_mode), orphaned, bool(pruned))
+def cluster_summary(cluster_plan_, startup_results=None, check_mode=False, orphaned=None, pruned=False, built=None):
+    return summary.summary(cluster_plan_, startup_results, bool(check_mode), orphaned, bool(pruned), built)
 
 
 def cluster_host_findings(cluster_plan_, probe_lines, options=None):

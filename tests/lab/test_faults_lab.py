@@ -7,12 +7,14 @@ The tests run in file order and share one cluster, strata-flt (one VM, network 1
   2. a foreign domain, network and pool with the cluster's names: provision (and --check) names all three at once
      and changes nothing; unprovision leaves them alone, active or not;
   3. no space left on the cache's and on the pool's file system: clear errors, nothing half-made kept;
-  4. the VM destroyed while provision waits for it: the run fails at once with the cause, and says what it made;
-  5. provision waits again; unprovision is locked out; a second provision waits for the lock; the first is killed
+  4. provision with the start skipped (strata_start=false) builds everything, starts nothing, and changes nothing the
+     second time;
+  5. the VM destroyed while provision waits for it: the run fails at once with the cause, and says what it made;
+  6. provision waits again; unprovision is locked out; a second provision waits for the lock; the first is killed
      with kill -9 (the whole ansible-playbook process tree) and the second takes the lock over and converges;
-  6. libvirtd stopped and started again while provision waits: the run still converges;
-  7. the guest powers itself off while provision waits: the run fails at once with the cause;
-  8. our VM's domain replaced by a foreign one of the same name: unprovision removes our disk and seed anyway,
+  7. libvirtd stopped and started again while provision waits: the run still converges;
+  8. the guest powers itself off while provision waits: the run fails at once with the cause;
+  9. our VM's domain replaced by a foreign one of the same name: unprovision removes our disk and seed anyway,
      the pool and network with them, and leaves the foreign domain alone.
 """
 
@@ -333,6 +335,26 @@ def test_no_space_left_while_downloading_and_while_creating_volumes(lab, small_f
     assert proc.returncode == 2 and has(proc.stdout, 'No space left on device', 'Made or changed by this run before that: pool')
     proc = run(lab, 'unprovision')
     assert proc.returncode == 0
+    assert libvirt_objects(conn) == before
+
+
+def test_start_skipped_builds_everything_and_starts_nothing(lab):
+    conn = lab['conn']
+    before = libvirt_objects(conn)
+    write_vars(lab, cluster(lab['work']), image_map())
+    proc = run(lab, 'provision', '-e', 'strata_start=false')
+    assert proc.returncode == 0
+    built = libvirt_objects(conn)
+    assert built['pool'] and built['network'] and built['domain'] and built['registry']
+    assert not conn.lookupByName(VM).isActive()
+    row = [line for line in proc.stdout.splitlines() if '"a ' in line]
+    assert row and 'shut off' in row[0], proc.stdout[-3000:]
+    lines = proc.stdout.splitlines()
+    at = first(lines, 'TASK [', 'Start each VM once the VMs it depends on are ready')
+    assert lines[at + 1].startswith('skipping: [localhost]'), lines[at:at + 3]
+    again = run(lab, 'provision', '-e', 'strata_start=false')
+    assert again.returncode == 0 and has(again.stdout, 'changed=0') and not conn.lookupByName(VM).isActive()
+    assert run(lab, 'unprovision').returncode == 0
     assert libvirt_objects(conn) == before
 
 

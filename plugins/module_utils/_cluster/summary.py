@@ -31,7 +31,18 @@ def _human_mib(mib):
     return '%d MiB' % mib
 
 
-def summary(cluster_plan, startup_results=None, check_mode=False, orphaned=None, pruned=False):
+def _domain_states(built):
+    """domain name -> its libvirt state ('running', 'shut off', ...), from the domain results of a build
+    (strata.libvirt.cluster_build's domains.results, or the domain module's results)."""
+    states = {}
+    for result in _as_list(built):
+        facts = result.get('domain') if isinstance(result, dict) else None
+        if isinstance(facts, dict) and facts.get('exists') and facts.get('name'):
+            states[facts['name']] = facts.get('state')
+    return states
+
+
+def summary(cluster_plan, startup_results=None, check_mode=False, orphaned=None, pruned=False, built=None):
     """The table printed at the end of a provision: name, tier, IP, vCPUs, memory, state, ready after N s.
 
     startup_results: the registered results of the per-tier strata.libvirt.startup tasks (a loop's
@@ -40,6 +51,8 @@ def summary(cluster_plan, startup_results=None, check_mode=False, orphaned=None,
     check mode to be removed).
     cluster_plan['smoke_results'], when there: the registered results of the smoke tests (the role's smoke.yml), a
     table of their own after the VMs (VM, smoke test, result).
+    built: the domain results of the build; a VM that no startup result names (the start was skipped) shows the
+    state its domain was in after the build.
     """
     per_vm = {}
     began = []
@@ -62,10 +75,11 @@ def summary(cluster_plan, startup_results=None, check_mode=False, orphaned=None,
                 continue
             per_vm[domain] = info
     origin = min(began) if began else None
+    states = _domain_states(built)
     rows = [('NAME', 'TIER', 'IP', 'VCPUS', 'MEMORY', 'STATE', 'READY')]
     for vm in cluster_plan.get('vms') or []:
         info = per_vm.get(vm['domain']) or {}
-        state = info.get('status') or ('planned' if check_mode else 'unknown')
+        state = info.get('status') or states.get(vm['domain']) or ('planned' if check_mode else 'unknown')
         ready = '-'
         if info.get('action') == 'start' or info.get('status') == 'ready':
             ready_events = [e for e in info.get('timeline') or [] if e.get('event') == 'ready']

@@ -283,6 +283,20 @@ def test_summary_table():
     assert check[2].split()[-3:] == ['would', 'start', '-'] and check[3].split()[-2:] == ['planned', '-']
 
 
+def test_summary_without_a_start_shows_each_domains_state_after_the_build():
+    plan = resolved(cluster(), IMAGE_MAP)
+    built = [{'item': 'strata-t-gateway', 'domain': {'name': 'strata-t-gateway', 'exists': True, 'state': 'shut off'}},
+             {'item': 'strata-t-web1', 'domain': {'name': 'strata-t-web1', 'exists': True, 'state': 'running'}},
+             {'item': 'strata-t-db1', 'domain': {'name': 'strata-t-db1', 'exists': False}}]
+    lines = summary.summary(plan, [], built=built)
+    assert lines[2].split()[-3:] == ['shut', 'off', '-']
+    assert lines[3].split()[-2:] == ['running', '-']
+    assert lines[4].split()[-2:] == ['unknown', '-']  # no domain to show: the build did not make it
+    # what the startup reported wins over the build's state
+    started = summary.summary(plan, [{'vms': {'strata-t-gateway': {'action': 'start', 'status': 'ready'}}}], built=built)
+    assert started[2].split()[-2:] == ['ready', '-']
+
+
 def test_default_probes_of_the_cluster():
     plan = resolved(cluster(default_probes=[{'type': 'ssh', 'user': 'strata'}, {'type': 'cloud_init'}]), IMAGE_MAP,
                     {'probe_key_file': '/k'})
