@@ -22,6 +22,7 @@ Private to strata.libvirt; no compatibility promise.
 import base64
 import hashlib
 import os
+import stat
 
 from ansible.module_utils.common.text.converters import to_text
 
@@ -79,6 +80,7 @@ def inspect(cluster_plan, path=''):
     try:
         if not os.path.isfile(where):
             raise IOError(None, 'not a regular file')
+        out['file_mode'] = '%04o' % stat.S_IMODE(os.stat(where).st_mode)
         with open(where, 'rb') as handle:
             data = handle.read(READ_LIMIT + 1)
         if len(data) > READ_LIMIT:
@@ -201,6 +203,7 @@ def merge(cluster_plan, domains, known_file, rebuilt=None, check_mode=False, fin
 
     Returns {'path', 'mode' and 'dir_mode' (of the file and of a directory made for it, octal text),
              'content' (None when there are problems), 'changed' (content differs from the file's),
+             'write' (the file is to be written: its content or its mode differs),
              'entries': [{vm, address, keys, source, status, fingerprints}] (status: added, unchanged, updated,
              replaced, kept (not read, the file's entry stays), missing, conflict), 'report' (a line per VM),
              'problems': [one line each], 'warnings': [one line each], 'waiting': [VMs that run without keys yet]}
@@ -208,7 +211,7 @@ def merge(cluster_plan, domains, known_file, rebuilt=None, check_mode=False, fin
     Check mode turns a running VM without keys into a warning.
     """
     out = {'path': known_file.get('path'), 'mode': '%04o' % FILE_MODE, 'dir_mode': '%04o' % DIR_MODE,
-           'content': None, 'changed': False, 'entries': [], 'report': [], 'problems': [], 'warnings': [], 'waiting': []}
+           'content': None, 'changed': False, 'write': False, 'entries': [], 'report': [], 'problems': [], 'warnings': [], 'waiting': []}
     if known_file.get('problem'):
         out['problems'].append(known_file['problem'])
         return out
@@ -232,4 +235,5 @@ def merge(cluster_plan, domains, known_file, rebuilt=None, check_mode=False, fin
     if not out['problems']:
         out['content'] = '\n'.join(lines) + '\n'
         out['changed'] = out['content'] != (known_file.get('content') if known_file.get('exists') else None)
+        out['write'] = out['changed'] or known_file.get('file_mode') != out['mode']
     return out

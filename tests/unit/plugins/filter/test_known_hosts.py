@@ -32,8 +32,9 @@ def dom(name, keys, source='agent', active=True):
     return {'name': name, 'active': active, 'host_keys': {'keys': keys, 'source': source if keys else None, 'error': error}}
 
 
-def known(content=None, path='/k/strata-c1_known_hosts'):
-    return {'path': path, 'exists': content is not None, 'ours': True, 'content': content or '', 'problem': None}
+def known(content=None, path='/k/strata-c1_known_hosts', file_mode='0600'):
+    return dict({'path': path, 'exists': content is not None, 'ours': True, 'content': content or '', 'problem': None},
+                **({'file_mode': file_mode} if content is not None else {}))
 
 
 def test_fingerprints_as_ssh_keygen_shows_them():
@@ -57,8 +58,10 @@ def test_inspect(tmp_path):
     assert kh.inspect(PLAN, str(where)) == {'path': str(where), 'exists': False, 'ours': True, 'content': '',
                                             'problem': None, 'mode': '0600', 'dir_mode': '0700'}
     where.write_text(HEADER + '\n10.9.0.10,a %s\n' % ED25519)
+    where.chmod(0o640)
     found = kh.inspect(PLAN, str(where))
     assert found['exists'] and found['ours'] and found['problem'] is None and found['content'].startswith(HEADER)
+    assert found['file_mode'] == '0640'
     where.write_text('')
     assert kh.inspect(PLAN, str(where))['ours'] is True
     # another cluster's file, or a known_hosts file of someone else, is not ours
@@ -90,6 +93,10 @@ def test_the_same_keys_change_nothing():
     again = kh.merge(PLAN, [dom('c1-a', [ED25519]), dom('c1-b', [ED25519_NEW], 'console')], known(first['content']))
     assert again['changed'] is False and again['content'] == first['content'] and again['problems'] == []
     assert [e['status'] for e in again['entries']] == ['unchanged', 'unchanged']
+    assert first['write'] is True and again['write'] is False  # nothing to write: the role skips the copy
+    # the same content with another mode is written again (the copy sets the mode)
+    loose = kh.merge(PLAN, [dom('c1-a', [ED25519]), dom('c1-b', [ED25519_NEW])], known(first['content'], file_mode='0644'))
+    assert loose['changed'] is False and loose['write'] is True
 
 
 def test_a_changed_key_without_a_rebuild_is_an_error():
@@ -188,6 +195,7 @@ def test_written_and_read_back_it_is_the_same(tmp_path):
     os.chmod(where, int(first['mode'], 8))
     again = filters['cluster_known_hosts'](PLAN, domains, filters['cluster_known_hosts_file'](PLAN, where), final=True)
     assert first['changed'] is True and again['changed'] is False and again['problems'] == []
+    assert first['write'] is True and again['write'] is False
     assert oct(os.stat(where).st_mode & 0o777) == '0o600'
 
 

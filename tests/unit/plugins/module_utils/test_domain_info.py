@@ -37,3 +37,28 @@ def test_uptime_from_pid_file_and_proc(tmp_path):
     assert uptime == 42
     assert _domain_info.qemu_uptime('vm2', 'qemu:///system', proc=str(proc), pid_dirs=[str(piddir)]) is None
     assert _domain_info.qemu_uptime('vm1', 'qemu+ssh://hv1/system', proc=str(proc), pid_dirs=[str(piddir)]) is None
+
+
+def test_domains_whose_agents_are_asked_are_looked_at_side_by_side(monkeypatch):
+    import threading
+
+    import libvirt
+
+    conn = libvirt.open('test:///default')
+    doms = [conn.lookupByName('test')] * 3
+    both = threading.Barrier(2, timeout=10)  # two calls must be under way at once, or it breaks
+
+    def looked(_conn, _uri, dom, ip_source, guest_agent, host_keys, snapshots):
+        if host_keys:
+            both.wait()
+        return {'name': dom.name(), 'host_keys': host_keys}
+
+    monkeypatch.setattr(_domain_info, 'domain_info', looked)
+    ctx = type('Ctx', (), {'conn': conn, 'uri': 'test:///default'})()
+    query = {'ip_source': 'none', 'guest_agent': False, 'host_keys': True, 'snapshots': False}
+    assert _domain_info.all_info(ctx, doms[:2], query) == [{'name': 'test', 'host_keys': True}] * 2
+    # nothing asked of the agents: one after the other (no threads for a look at libvirt alone)
+    seen = []
+    monkeypatch.setattr(_domain_info, 'domain_info', lambda *args: seen.append(threading.current_thread()) or {})
+    _domain_info.all_info(ctx, doms, dict(query, host_keys=False))
+    assert seen == [threading.main_thread()] * 3
