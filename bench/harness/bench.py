@@ -24,7 +24,7 @@ from .peers import PeersPhases
 from .peertools import PEERS_PREFIX
 from .plain import remove_prefixed
 from .seed import SeedPhases
-from .util import ANSIBLE_PLAYBOOK, BENCH, PREFIX, ROOT, URI, WORK, BenchError, log, machine_info, rnd, run, wait_quiet
+from .util import ANSIBLE_PLAYBOOK, BENCH, PREFIX, ROOT, URI, WORK, BenchError, cpu_seconds, log, machine_info, rnd, run, wait_quiet
 
 
 class Bench(FloorPhases, GrowthPhases, OursPhases, PeersPhases, SeedPhases):
@@ -91,6 +91,7 @@ class Bench(FloorPhases, GrowthPhases, OursPhases, PeersPhases, SeedPhases):
         log('%s: %s' % (label, ' '.join(cmd[1:])))
         started = time.time()
         t0 = time.monotonic()
+        cpu0 = cpu_seconds(children_only=True)
         with open(output, 'w', encoding='utf-8') as out:
             try:
                 proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, env=env, cwd=ROOT,
@@ -99,10 +100,12 @@ class Bench(FloorPhases, GrowthPhases, OursPhases, PeersPhases, SeedPhases):
             except subprocess.TimeoutExpired:
                 rc = 'timeout after %d s' % timeout
         wall = time.monotonic() - t0
+        # the playbook's whole process tree (workers, module runs, the startup's ssh probes), the guests not included
+        cpu = cpu_seconds(children_only=True) - cpu0
         evs = read_events(events)
         changed, failures = recap_changed(evs)
         tasks = task_durations(evs, started)
-        res = {'wall_s': rnd(wall, 2), 'rc': rc, 'changed': changed, 'failures': failures, 'log': output,
+        res = {'wall_s': rnd(wall, 2), 'cpu_s': rnd(cpu, 2), 'rc': rc, 'changed': changed, 'failures': failures, 'log': output,
                'events': events, 'tasks': tasks, 'started': started, 'finished': started + wall}
         log('%s: %.1f s, rc %s, changed %s' % (label, wall, rc, changed))
         if rc != 0:

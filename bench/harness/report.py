@@ -11,7 +11,7 @@ import os
 
 from .evaluate import evaluate, seed_pairs
 from .events import fill_tier_seconds
-from .util import human, log
+from .util import human, log, median
 
 
 def verdict(t):
@@ -104,6 +104,17 @@ def markdown(results):
     if ours.get('warm'):
         row('ours warm: startup tasks (boot + probes) / everything else', '%s / %s' % (ours['warm']['startup_s'],
                                                                                        ours['warm']['outside_startup_s']))
+        if ours['warm'].get('tiers') and floor.get('runs_n_tiers'):
+            gated = floor['runs_n_tiers'][len(floor['runs_n_tiers']) // 2]
+            row('ours warm: tier 0 / tier 1 ready after (each from its tier\'s begin) against plain libvirt\'s '
+                '(each from its first start call)', '%s / %s against %s / %s'
+                % (ours['warm']['tiers'][0].get('seconds'), ours['warm']['tiers'][-1].get('seconds'),
+                   gated.get('tier0_s'), gated.get('tier1_s')))
+        if ours['warm'].get('cpu_s') is not None:
+            cpus = [r['cpu_s'] for r in floor.get('runs_n_tiers') or [] if r.get('cpu_s') is not None]
+            row('CPU seconds of the host side in the run (ours: the playbook\'s process tree; plain libvirt: its start '
+                'calls and login probes), the guests not included',
+                '%s against %s' % (ours['warm']['cpu_s'], median(cpus) if cpus else '-'))
     noop = p.get('noop', {})
     row('no-op re-run of provision (changed=%s)' % noop.get('changed'), noop.get('noop_s'))
     row('ping play over the same VMs', noop.get('ping_s'))
@@ -149,19 +160,24 @@ def markdown(results):
             % (pt['n'], pt.get('max_parallel') or 'none', pt.get('peak_booting') or '-', pt.get('ours_ready', '-'), pt['n'],
                pt.get('floor_ready', '-'), pt['n'], results['options'].get('boot_timeout')),
             '%s / %s' % (pt.get('ours_s'), ('%s (%sx)' % (pt['floor_s'], pt.get('ratio'))) if pt.get('floor_s') else 'not all ready'))
-    for pt in [pt for pt in p.get('growth', {}).get('points', []) if pt.get('provision_s') is not None]:
-        row('growth %d VMs (%s MiB, no guest boots): provision / per VM / no-op re-run (changed) / unprovision'
-            % (pt['n'], p['growth'].get('memory_mib')),
-            '%s s / %s s / %s s (%s) / %s s' % (pt['provision_s'], pt['per_vm_s'], pt.get('noop_s'), pt.get('noop_changed'),
-                                                pt.get('unprovision_s')))
+    for pt in [pt for pt in p.get('growth', {}).get('points', []) if pt.get('build_s') is not None]:
+        row('growth %d VMs (%s MiB): build with the start skipped / per VM / the run that starts them (no guest boots) / '
+            'no-op re-run (changed) / unprovision' % (pt['n'], p['growth'].get('memory_mib')),
+            '%s s / %s s / %s s / %s s (%s) / %s s' % (pt['build_s'], pt['per_vm_s'], pt.get('start_s'), pt.get('noop_s'),
+                                                       pt.get('noop_changed'), pt.get('unprovision_s')))
         if pt.get('floor'):
             row('growth %d VMs: plain libvirt, %s calls at once: start all / destroy all' % (pt['n'], pt['floor']['parallel_calls']),
                 '%s s / %s s' % (pt['floor']['start_s'], pt['floor']['destroy_s']))
-    for pt in [pt for pt in p.get('growth', {}).get('points', []) if pt.get('provision')]:
-        lines += ['', '### Per phase: growth, %d VMs (provision, then the no-op re-run)' % pt['n'], '',
-                  '| phase | provision s | no-op s |', '|---|---|---|']
+    for pt in [pt for pt in p.get('growth', {}).get('points', []) if pt.get('build')]:
+        lines += ['', '### Per phase: growth, %d VMs (the build with the start skipped, the run that starts them, the no-op '
+                  're-run)' % pt['n'], '', '| phase | build s | start s | no-op s |', '|---|---|---|---|']
+        start_phases = dict((pt.get('start') or {}).get('phases') or [])
         noop_phases = dict((pt.get('noop') or {}).get('phases') or [])
-        lines += ['| %s | %s | %s |' % (name, secs, noop_phases.get(name, '')) for name, secs in pt['provision']['phases']]
+        build_phases = dict(pt['build']['phases'])
+        names = list(build_phases)
+        names += [name for name in start_phases if name not in build_phases]
+        lines += ['| %s | %s | %s | %s |' % (name, build_phases.get(name, ''), start_phases.get(name, ''), noop_phases.get(name, ''))
+                  for name in names]
     for title, phases in (('ours cold', ours.get('cold', {}).get('phases')), ('ours warm', ours.get('warm', {}).get('phases')),
                           ('ours no-op re-run', noop.get('profile')), ('seed method', seed.get('phases')),
                           ('unprovision', (ours.get('unprovision') or [{}])[0].get('phases') if ours.get('unprovision') else None)):
@@ -195,7 +211,7 @@ def plot(results, path):
         if value is not None:
             bars.append((label, value))
     points = [pt for pt in p.get('scale', {}).get('points', []) if pt.get('ours_s') or pt.get('floor_s')]
-    growth = [pt for pt in p.get('growth', {}).get('points', []) if pt.get('provision_s') is not None]
+    growth = [pt for pt in p.get('growth', {}).get('points', []) if pt.get('build_s') is not None]
     with_bars = bool(bars) or not (points or growth)
     panels = with_bars + bool(points) + bool(growth)
     fig, axes = plt.subplots(1, panels, figsize=(5 + 4 * panels, 5), squeeze=False)
@@ -218,12 +234,13 @@ def plot(results, path):
     if growth:
         ax3 = axes[0][panels - 1]
         sizes = [pt['n'] for pt in growth]
-        ax3.plot(sizes, [pt['provision_s'] for pt in growth], 'o-', label='provision')
+        ax3.plot(sizes, [pt['build_s'] for pt in growth], 'o-', label='provision, start skipped')
+        ax3.plot(sizes, [pt.get('start_s') for pt in growth], 'D-', label='the run that starts them')
         ax3.plot(sizes, [pt.get('noop_s') for pt in growth], 's--', label='no-op re-run')
         ax3.plot(sizes, [pt.get('unprovision_s') for pt in growth], '^:', label='unprovision')
         if all(pt.get('floor') for pt in growth):
             ax3.plot(sizes, [pt['floor']['start_s'] for pt in growth], 'x-.', label='plain libvirt: start the domains')
-        ax3.set_xlabel('VMs (%s MiB, no guest boots)' % p['growth'].get('memory_mib'))
+        ax3.set_xlabel('VMs (%s MiB; started: no guest boots)' % p['growth'].get('memory_mib'))
         ax3.set_ylabel('seconds (host side)')
         ax3.set_title('growth of the host side, %s' % results['machine']['virtualisation'])
         ax3.legend()

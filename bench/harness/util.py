@@ -9,6 +9,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import platform
+import resource
 import socket
 import statistics
 import subprocess
@@ -48,6 +49,17 @@ class BenchError(Exception):
 
 def log(msg):
     print('[bench %s] %s' % (time.strftime('%H:%M:%S'), msg), flush=True)
+
+
+def cpu_seconds(children_only=False):
+    """CPU seconds (user + system) this process's finished children took, and with children_only=False its own
+    too (the bench's own probes run in threads, their ssh clients as children)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = used.ru_utime + used.ru_stime
+    if not children_only:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        total += own.ru_utime + own.ru_stime
+    return total
 
 
 def rnd(value, digits=1):
