@@ -12,6 +12,7 @@ Phases (``--only`` takes these names):
           noop    a re-run (changed must be 0) against a plain ansible.builtin.ping play
           disk    bytes of the cluster's volumes against one base image
           unprov  strata.libvirt.unprovision against the slowest ACPI shutdown
+  built   ours' VMs (provision with the start skipped) started and waited for as the floor does it, in 2 tiers
   seed    the seed playbook's method (full copies, virt-customize, community.libvirt, 10 s pause)
   growth  the host side of provision at 4, 25 and 100 VMs, the guests' boot taken out
   peers   ours against kcli and virt-lightning (from PyPI, each in its own venv): the same N VMs in each tool's
@@ -29,7 +30,8 @@ Modules, by job:
             are the mixins of
     floor   the floor and scale phases
     ours    the generated inventory, provision/unprovision/ping/disk, the ours and noop phases
-    seed    the seed playbook's method, the seed phase and the --pairs
+    built   ours' VMs (provision with the start skipped) started and waited for as the floor does it, in 2 tiers
+  seed    the seed playbook's method, the seed phase and the --pairs
     growth  the growth phase
     peers   the peers phase: each tool's staging, commands and teardown, the runs in rounds
   peertools the peer tools' pinned releases, their venvs (--install-peers), their configs and plans (pure functions)

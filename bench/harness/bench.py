@@ -122,6 +122,8 @@ class Bench(FloorPhases, GrowthPhases, OursPhases, PeersPhases, SeedPhases):
             steps.append(('floor', self.phase_floor, PREFIX + 'floor'))
         if want & {'ours', 'noop', 'disk', 'unprov'}:
             steps.append(('ours', lambda: self.phase_ours(want), PREFIX + 'c'))
+        if 'built' in want:
+            steps.append(('built', self.phase_built, PREFIX + 'b'))
         if 'seed' in want:
             steps.append(('seed', self.phase_seed, PREFIX + 'seed'))
         if 'seed' in want and 'ours' in want and self.args.pairs > 1:

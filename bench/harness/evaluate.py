@@ -89,9 +89,20 @@ def evaluate(results):
             'warm %.1f s; floor for %d at once %.1f s, tier gating %.1f s (plain libvirt in the same 2 tiers: %.1f s); '
             'ratio to the gated floor %.2fx' % (ours['warm_s'], ours['n'], floor['floor_n_s'], floor.get('tier_gating_s') or 0,
                                                 floor.get('floor_n_tiers_s') or 0, ratio)))
-        if floor.get('runs_n_tiers'):
+        name = 'warm provision of %d VMs in 2 tiers <= 1.1x plain libvirt in the same tiers' % ours['n']
+        if ours.get('warm_pairs'):
+            # each warm run against plain libvirt's run right before it: the median of the pairs' ratios
+            pairs = ours['warm_pairs']
+            paired = median([pair['ratio'] for pair in pairs])
+            targets.append(target(name, rnd(paired, 3), 1.1, paired <= 1.1,
+                                  'median of %d pairs, each a warm run right after plain libvirt starting the same VMs in '
+                                  'the same 2 tiers (each once the one before answers SSH): %s'
+                                  % (len(pairs), ', '.join('%.1f s against %.1f s (%.2fx)'
+                                                           % (pair['ours_s'], pair['plain']['all_ready_s'], pair['ratio'])
+                                                           for pair in pairs))))
+        elif floor.get('runs_n_tiers'):
             targets.append(target(
-                'warm provision of %d VMs in 2 tiers <= 1.1x plain libvirt in the same tiers' % ours['n'], rnd(ratio, 3), 1.1,
+                name, rnd(ratio, 3), 1.1,
                 ratio <= 1.1, 'warm %.1f s; plain libvirt starting the same VMs in the same 2 tiers, each once the one '
                 'before answers SSH: %.1f s' % (ours['warm_s'], gated)))
     pairs = seed_pairs(results)

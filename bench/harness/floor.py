@@ -9,12 +9,25 @@ from __future__ import annotations
 import os
 import shutil
 
-from .plain import PlainCluster, remove_prefixed
-from .util import WORK, BenchError, cpu_seconds, log, median, rnd
+from .plain import PlainCluster, remove_prefixed, two_tiers
+from .util import USER, WORK, BenchError, log, median, rnd
 
 
 class FloorPhases:
     """Bench's floor and scale phases."""
+
+    def floor_tiers_once(self, n, label):
+        """One run of plain libvirt's n VMs in the 2 tiers (VM 0, then the others once it answers SSH)."""
+        self.quiet(label)
+        cluster = PlainCluster(self, 'floor', n, 1, 512, 128)
+        try:
+            cluster.setup()
+            out = two_tiers(self.conn, [(vm['domain'], USER, vm['ip']) for vm in cluster.vms], self.args.boot_timeout,
+                            self.key)
+        finally:
+            cluster.teardown()
+        log('floor %d VMs in 2 tiers: %.1f s (tier 0 %.1f, tier 1 %.1f)' % (n, out['all_ready_s'], out['tier0_s'], out['tier1_s']))
+        return out
 
     def phase_floor(self):
         out = {'runs_1': [], 'note': 'plain libvirt-python, the seed ISO on a read-only virtio disk, SSH login as the probe'}
@@ -49,26 +62,7 @@ class FloorPhases:
             finally:
                 cluster.teardown()
             if n > 1:
-                self.quiet('floor-%d in 2 tiers run %d' % (n, index + 1))
-                cluster = PlainCluster(self, 'floor', n, 1, 512, 128)
-                try:
-                    cluster.setup()
-                    cpu0 = cpu_seconds()
-                    t0 = cluster.start(cluster.vms[:1])
-                    tier0 = cluster.wait(cluster.vms[:1], t0, self.args.boot_timeout)
-                    t1 = cluster.start(cluster.vms[1:])
-                    tier1 = cluster.wait(cluster.vms[1:], t1, self.args.boot_timeout)
-                    if None in tier0.values() or None in tier1.values():
-                        raise BenchError('floor (tiers): a VM did not answer SSH in time')
-                    total = (t1 - t0) + max(tier1.values())
-                    runs_gated.append({'all_ready_s': rnd(total, 2), 'tier0_s': rnd(max(tier0.values()), 2),
-                                       'tier1_s': rnd(max(tier1.values()), 2),
-                                       # the start calls and the login probes (the bench's threads and their ssh clients)
-                                       'cpu_s': rnd(cpu_seconds() - cpu0, 2)})
-                    log('floor %d VMs in 2 tiers: %.1f s (tier 0 %.1f, tier 1 %.1f)'
-                        % (n, total, max(tier0.values()), max(tier1.values())))
-                finally:
-                    cluster.teardown()
+                runs_gated.append(self.floor_tiers_once(n, 'floor-%d in 2 tiers run %d' % (n, index + 1)))
         out['runs_n'] = runs_n
         out['floor_n_s'] = rnd(median([r['all_ready_s'] for r in runs_n]), 2)
         out['runs_n_tiers'] = runs_gated

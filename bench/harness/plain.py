@@ -13,7 +13,7 @@ import time
 
 import libvirt
 
-from .util import PREFIX, USER, WORK, BenchError, log, make_seed, rnd, run, wait_logins
+from .util import PREFIX, USER, WORK, BenchError, cpu_seconds, log, make_seed, rnd, run, wait_logins
 
 
 def seed_files(hostname, pub):
@@ -56,6 +56,26 @@ def remove_prefixed(conn, prefix):
                 pool.undefine()
             except libvirt.libvirtError as exc:
                 log('cleanup: pool %s: %s' % (pool.name(), exc))
+
+
+def two_tiers(conn, targets, timeout, key):
+    """targets: [(domain, user, ip)], the first one alone in tier 0. Start it with libvirt-python, wait for its SSH
+    login, then start the others one after the other and wait for theirs: {'all_ready_s' (from the first start),
+    'tier0_s', 'tier1_s' (each from its tier's first start), 'cpu_s' (the bench's start calls and login probes, its
+    ssh clients included)}. BenchError when a VM did not answer within timeout."""
+    cpu0 = cpu_seconds()
+    t0 = time.monotonic()
+    conn.lookupByName(targets[0][0]).create()
+    tier0 = wait_logins(targets[:1], t0, timeout, key)
+    t1 = time.monotonic()
+    for target in targets[1:]:
+        conn.lookupByName(target[0]).create()
+    tier1 = wait_logins(targets[1:], t1, timeout, key) if targets[1:] else {}
+    if None in tier0.values() or None in tier1.values():
+        raise BenchError('a VM did not answer SSH within %d s: %s %s' % (timeout, tier0, tier1))
+    last = max(list(tier1.values()) or [0])
+    return {'all_ready_s': rnd((t1 - t0) + last, 2), 'tier0_s': rnd(max(tier0.values()), 2), 'tier1_s': rnd(last, 2),
+            'cpu_s': rnd(cpu_seconds() - cpu0, 2)}
 
 
 class PlainCluster:

@@ -123,6 +123,16 @@ def markdown(results):
         row('disk: cluster volumes / one base image',
             '%s / %s = %sx' % (human(disk['cluster_volumes_bytes']), human(disk['base_image_bytes']), disk['ratio']))
         row('disk: the image cache (outside the pool, shared by clusters)', human(disk.get('image_cache_bytes')))
+    for index, pair in enumerate(ours.get('warm_pairs') or []):
+        row('warm pair %d: plain libvirt in the 2 tiers (tier 0 / tier 1), then ours warm right after: ratio'
+            % (index + 1), '%s s (%s / %s) then %s s: %.2fx' % (pair['plain']['all_ready_s'], pair['plain']['tier0_s'],
+                                                            pair['plain']['tier1_s'], pair['ours_s'], pair['ratio']))
+    built = p.get('built') or {}
+    if built.get('runs'):
+        mid = sorted(built['runs'], key=lambda r: r['all_ready_s'])[len(built['runs']) // 2]
+        row('ours\' VMs (built with the start skipped) started as plain libvirt starts its own, in the same 2 tiers: '
+            'all ready (median of %d) / tier 0 / tier 1 / CPU seconds of the start calls and probes' % len(built['runs']),
+            '%s / %s / %s / %s' % (built['all_ready_s'], mid['tier0_s'], mid['tier1_s'], mid['cpu_s']))
     row('unprovision (median) / its ordered-shutdown task', '%s / %s' % (ours.get('unprovision_s'), ours.get('unprovision_stop_s'))
         if ours.get('unprovision_s') else None)
     if ours.get('unprovision_s') and floor.get('acpi_shutdown_slowest_s'):

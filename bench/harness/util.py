@@ -37,7 +37,7 @@ PREFIX = 'strata-bench-'
 VENV_PY = os.path.join(ROOT, '.venv', 'bin', 'python')
 ANSIBLE_PLAYBOOK = os.path.join(ROOT, '.venv', 'bin', 'ansible-playbook')
 USER = 'strata'
-PHASES = ('floor', 'ours', 'noop', 'disk', 'unprov', 'seed', 'growth', 'peers', 'scale')
+PHASES = ('floor', 'ours', 'noop', 'disk', 'unprov', 'built', 'seed', 'growth', 'peers', 'scale')
 KVM_BOOT_S = 12.0  # a Debian 12 cloud image on KVM, start -> SSH login: the assumption behind the KVM projection
 
 libvirt.registerErrorHandler(lambda ctx, err: None, None)
