@@ -12,6 +12,8 @@ line per key, `<ip>,<vm name> <type> <base64>`, under a first line that names th
                                         at where the filters run (the controller)
     merge(cluster_plan, domains, known_file, rebuilt, check_mode, final) -> what the file should hold (see merge)
     rebuilt_domains(results)         -> the domains strata.libvirt.domain defined anew (their keys are new)
+    write(path, content, cluster_name, check_mode) -> the file written where this runs (the controller, by the
+                                        action plugin strata.libvirt.known_hosts): {'changed', 'diff', 'path'}
 
 A key that differs from the file's for the same address is an error unless the VM's domain was (re)created in
 this run; then its entries are replaced.
@@ -23,6 +25,7 @@ import base64
 import hashlib
 import os
 import stat
+import tempfile
 
 from ansible.module_utils.common.text.converters import to_text
 
@@ -203,7 +206,6 @@ def merge(cluster_plan, domains, known_file, rebuilt=None, check_mode=False, fin
 
     Returns {'path', 'mode' and 'dir_mode' (of the file and of a directory made for it, octal text),
              'content' (None when there are problems), 'changed' (content differs from the file's),
-             'write' (the file is to be written: its content or its mode differs),
              'entries': [{vm, address, keys, source, status, fingerprints}] (status: added, unchanged, updated,
              replaced, kept (not read, the file's entry stays), missing, conflict), 'report' (a line per VM),
              'problems': [one line each], 'warnings': [one line each], 'waiting': [VMs that run without keys yet]}
@@ -211,7 +213,7 @@ def merge(cluster_plan, domains, known_file, rebuilt=None, check_mode=False, fin
     Check mode turns a running VM without keys into a warning.
     """
     out = {'path': known_file.get('path'), 'mode': '%04o' % FILE_MODE, 'dir_mode': '%04o' % DIR_MODE,
-           'content': None, 'changed': False, 'write': False, 'entries': [], 'report': [], 'problems': [], 'warnings': [], 'waiting': []}
+           'content': None, 'changed': False, 'entries': [], 'report': [], 'problems': [], 'warnings': [], 'waiting': []}
     if known_file.get('problem'):
         out['problems'].append(known_file['problem'])
         return out
@@ -235,5 +237,41 @@ def merge(cluster_plan, domains, known_file, rebuilt=None, check_mode=False, fin
     if not out['problems']:
         out['content'] = '\n'.join(lines) + '\n'
         out['changed'] = out['content'] != (known_file.get('content') if known_file.get('exists') else None)
-        out['write'] = out['changed'] or known_file.get('file_mode') != out['mode']
+    return out
+
+
+def write(path, content, cluster_name, check_mode=False):
+    """Write content to the cluster's known_hosts file at path (mode FILE_MODE; a missing directory is made with
+    DIR_MODE), atomically: a temporary file in the same directory renamed over it. Nothing is written when the
+    content and the mode are already so, or in check mode. A file this cluster's role did not write is never
+    touched, and content must start with the cluster's header (StrataError otherwise).
+    Returns {'path', 'changed', 'diff': {'before', 'after', 'before_header', 'after_header'}}."""
+    path = os.path.abspath(os.path.expanduser(path))
+    if not to_text(content).startswith(HEADER % cluster_name):
+        raise StrataError("%s: the content for %s does not begin with '%s'" % (FIELD, path, HEADER % cluster_name))
+    found = inspect({'name': cluster_name}, path)
+    if found['problem']:
+        raise StrataError(found['problem'])
+    before = found['content'] if found['exists'] else ''
+    changed = not found['exists'] or before != content or found.get('file_mode') != '%04o' % FILE_MODE
+    out = {'path': path, 'changed': changed,
+           'diff': {'before': before, 'after': content, 'before_header': path if found['exists'] else '(absent)',
+                    'after_header': path}}
+    if not changed or check_mode:
+        return out
+    directory = os.path.dirname(path)
+    try:
+        if not os.path.isdir(directory):
+            os.makedirs(directory, DIR_MODE)
+        handle, temp = tempfile.mkstemp(prefix='.strata-known_hosts.', dir=directory)
+        try:
+            with os.fdopen(handle, 'wb') as stream:
+                stream.write(to_text(content).encode('utf-8'))
+            os.chmod(temp, FILE_MODE)
+            os.rename(temp, path)
+        except BaseException:
+            os.unlink(temp)
+            raise
+    except (IOError, OSError) as exc:
+        raise StrataError('%s: %s cannot be written: %s' % (FIELD, path, to_text(exc.strerror or exc)))
     return out

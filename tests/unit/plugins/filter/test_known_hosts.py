@@ -9,8 +9,10 @@
 
 import os
 
+import pytest
 import yaml
 
+from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils._cluster import known_hosts as kh
 from ansible_collections.strata.libvirt.plugins.filter.cluster import FilterModule
 
@@ -32,9 +34,8 @@ def dom(name, keys, source='agent', active=True):
     return {'name': name, 'active': active, 'host_keys': {'keys': keys, 'source': source if keys else None, 'error': error}}
 
 
-def known(content=None, path='/k/strata-c1_known_hosts', file_mode='0600'):
-    return dict({'path': path, 'exists': content is not None, 'ours': True, 'content': content or '', 'problem': None},
-                **({'file_mode': file_mode} if content is not None else {}))
+def known(content=None, path='/k/strata-c1_known_hosts'):
+    return {'path': path, 'exists': content is not None, 'ours': True, 'content': content or '', 'problem': None}
 
 
 def test_fingerprints_as_ssh_keygen_shows_them():
@@ -93,10 +94,6 @@ def test_the_same_keys_change_nothing():
     again = kh.merge(PLAN, [dom('c1-a', [ED25519]), dom('c1-b', [ED25519_NEW], 'console')], known(first['content']))
     assert again['changed'] is False and again['content'] == first['content'] and again['problems'] == []
     assert [e['status'] for e in again['entries']] == ['unchanged', 'unchanged']
-    assert first['write'] is True and again['write'] is False  # nothing to write: the role skips the copy
-    # the same content with another mode is written again (the copy sets the mode)
-    loose = kh.merge(PLAN, [dom('c1-a', [ED25519]), dom('c1-b', [ED25519_NEW])], known(first['content'], file_mode='0644'))
-    assert loose['changed'] is False and loose['write'] is True
 
 
 def test_a_changed_key_without_a_rebuild_is_an_error():
@@ -195,7 +192,6 @@ def test_written_and_read_back_it_is_the_same(tmp_path):
     os.chmod(where, int(first['mode'], 8))
     again = filters['cluster_known_hosts'](PLAN, domains, filters['cluster_known_hosts_file'](PLAN, where), final=True)
     assert first['changed'] is True and again['changed'] is False and again['problems'] == []
-    assert first['write'] is True and again['write'] is False
     assert oct(os.stat(where).st_mode & 0o777) == '0o600'
 
 
@@ -203,9 +199,32 @@ def test_the_role_writes_the_file_on_the_controller_with_mode_0600():
     with open(os.path.join(ROLE, 'cluster', 'tasks', 'known_hosts.yml')) as handle:
         tasks = dict((task['name'], task) for task in yaml.safe_load(handle))
     write = tasks['Write the known_hosts file on the controller']
-    assert write['ansible.builtin.copy']['mode'] == '{{ _cluster_known_hosts.mode }}'
-    assert write['delegate_to'] == 'localhost' and write['become'] is False
-    made = tasks['Create the directory of the known_hosts file on the controller']
-    assert made['ansible.builtin.file']['mode'] == '{{ _cluster_known_hosts.dir_mode }}' and made['become'] is False
+    assert write['strata.libvirt.known_hosts'] == {'path': '{{ _cluster_known_hosts.path }}',
+                                                   'content': '{{ _cluster_known_hosts.content }}',
+                                                   'cluster': '{{ cluster_plan.name }}'}
     assert kh.FILE_MODE == 0o600 and kh.DIR_MODE == 0o700
     assert kh.merge(PLAN, [], known())['mode'] == '0600'
+
+
+def test_write_makes_the_directory_and_the_file_once_and_never_touches_a_foreign_file(tmp_path):
+    where = tmp_path / 'new' / 'kh'
+    content = HEADER + '\n10.9.0.10,a %s\n' % ED25519
+    planned = kh.write(str(where), content, 'c1', check_mode=True)
+    assert planned['changed'] and not (tmp_path / 'new').exists()  # check mode writes nothing
+    assert planned['diff']['before_header'] == '(absent)' and planned['diff']['after'] == content
+    written = kh.write(str(where), content, 'c1')
+    assert written['changed'] and where.read_text() == content
+    assert oct(os.stat(str(where)).st_mode & 0o777) == '0o600' and oct(os.stat(str(where.parent)).st_mode & 0o777) == '0o700'
+    assert kh.write(str(where), content, 'c1')['changed'] is False  # the same content and mode: nothing written
+    where.chmod(0o644)
+    assert kh.write(str(where), content, 'c1')['changed'] is True and oct(os.stat(str(where)).st_mode & 0o777) == '0o600'
+    newer = HEADER + '\n10.9.0.10,a %s\n' % ED25519_NEW
+    assert kh.write(str(where), newer, 'c1')['diff']['before'] == content and where.read_text() == newer
+    assert os.listdir(str(where.parent)) == ['kh']  # no temporary file left
+    # a file another cluster wrote, and content without this cluster's header, are refused
+    where.write_text(kh.header('c10') + '\n')
+    with pytest.raises(StrataError, match='was not written for cluster c1'):
+        kh.write(str(where), content, 'c1')
+    assert where.read_text() == kh.header('c10') + '\n'
+    with pytest.raises(StrataError, match='does not begin with'):
+        kh.write(str(tmp_path / 'other'), '10.9.0.10 %s\n' % ED25519, 'c1')
