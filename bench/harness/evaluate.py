@@ -185,8 +185,8 @@ def growth_targets(growth):
     targets = []
     if 25 in points and 100 in points:
         slope = (points[100]['build_s'] - points[25]['build_s']) / 75.0
-        detail = 'provision of 25 VMs %.1f s, of 100 VMs %.1f s (%s)' % (points[25]['build_s'], points[100]['build_s'],
-                                                                        growth.get('method'))
+        detail = 'provision of 25 VMs %.1f s, of 100 VMs %.1f s (%s)' % (
+            points[25]['build_s'], points[100]['build_s'], growth.get('method'))
         if all(points[n].get('start_s') is not None and points[n].get('floor') for n in (25, 100)):
             # for comparison: the run that starts them, per VM, beside plain libvirt's start calls alone
             ours = (points[100]['start_s'] - points[25]['start_s']) / 75.0

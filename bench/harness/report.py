@@ -124,9 +124,10 @@ def markdown(results):
             '%s / %s = %sx' % (human(disk['cluster_volumes_bytes']), human(disk['base_image_bytes']), disk['ratio']))
         row('disk: the image cache (outside the pool, shared by clusters)', human(disk.get('image_cache_bytes')))
     for index, pair in enumerate(ours.get('warm_pairs') or []):
-        row('warm pair %d: plain libvirt in the 2 tiers (tier 0 / tier 1), then ours warm right after: ratio'
-            % (index + 1), '%s s (%s / %s) then %s s: %.2fx' % (pair['plain']['all_ready_s'], pair['plain']['tier0_s'],
-                                                            pair['plain']['tier1_s'], pair['ours_s'], pair['ratio']))
+        plain = pair['plain']
+        row('warm pair %d: plain libvirt in the 2 tiers (tier 0 / tier 1), then ours warm right after: ratio' % (index + 1),
+            '%s s (%s / %s) then %s s: %.2fx' % (plain['all_ready_s'], plain['tier0_s'], plain['tier1_s'], pair['ours_s'],
+                                                 pair['ratio']))
     built = p.get('built') or {}
     if built.get('runs'):
         mid = sorted(built['runs'], key=lambda r: r['all_ready_s'])[len(built['runs']) // 2]

@@ -12,7 +12,7 @@ version_added: 0.1.0
 description:
   - Writes the content of a cluster's SSH known_hosts file (from the filter
     P(strata.libvirt.cluster_known_hosts#filter)) to O(path) on the Ansible controller, with mode C(0600), in one
-    step: a temporary file beside it renamed over it. A missing directory is made with mode C(0700).
+    step (a temporary file beside it, renamed over it). A missing directory is made with mode C(0700).
   - It runs on the controller, in the action plugin itself, whatever host the task runs for, so no module is sent
     anywhere. The role C(strata.libvirt.cluster) writes the file with it after the VMs' host keys were read.
   - A file at O(path) that this cluster did not write (its first line is not the cluster's header) is never
