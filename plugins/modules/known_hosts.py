@@ -34,9 +34,6 @@ attributes:
   idempotent:
     support: full
     details: The file is written only when its content or its mode differs.
-  platform:
-    platforms: posix
-    description: Target OS/families that can be operated against.
 options:
   path:
     description: The known_hosts file on the controller (C(~) is expanded).
