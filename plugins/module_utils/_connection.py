@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import stat
+import tempfile
 import time
 import traceback
 
@@ -154,6 +155,24 @@ def make_dirs(path, mode):
                 raise
             continue  # made by a task running in parallel: its mode is its maker's
         os.chmod(directory, mode)
+
+
+def write_atomic(path, data, mode, uid=-1, gid=-1):
+    """Write bytes to path through a private temporary file beside it: never visible half-written or wider."""
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix='.%s.strata-tmp-' % os.path.basename(path), dir=directory)
+    try:
+        with os.fdopen(fd, 'wb') as handle:
+            handle.write(data)
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            if uid != -1 or gid != -1:
+                os.fchown(handle.fileno(), uid, gid)
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def replace_file(module, tmp, path, mode):

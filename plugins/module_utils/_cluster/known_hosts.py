@@ -25,11 +25,11 @@ import base64
 import hashlib
 import os
 import stat
-import tempfile
 
 from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
+from ansible_collections.strata.libvirt.plugins.module_utils import _connection
 from ansible_collections.strata.libvirt.plugins.module_utils._domain import hostkeys
 
 FIELD = 'cluster_known_hosts_file'
@@ -259,19 +259,9 @@ def write(path, content, cluster_name, check_mode=False):
                     'after_header': path}}
     if not changed or check_mode:
         return out
-    directory = os.path.dirname(path)
     try:
-        if not os.path.isdir(directory):
-            os.makedirs(directory, DIR_MODE)
-        handle, temp = tempfile.mkstemp(prefix='.strata-known_hosts.', dir=directory)
-        try:
-            with os.fdopen(handle, 'wb') as stream:
-                stream.write(to_text(content).encode('utf-8'))
-            os.chmod(temp, FILE_MODE)
-            os.rename(temp, path)
-        except BaseException:
-            os.unlink(temp)
-            raise
+        _connection.make_dirs(os.path.dirname(path), DIR_MODE)
+        _connection.write_atomic(path, to_text(content).encode('utf-8'), FILE_MODE)
     except (IOError, OSError) as exc:
         raise StrataError('%s: %s cannot be written: %s' % (FIELD, path, to_text(exc.strerror or exc)))
     return out

@@ -14,32 +14,14 @@ import contextlib
 import grp
 import os
 import pwd
-import tempfile
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
+from ansible_collections.strata.libvirt.plugins.module_utils._connection import write_atomic
 from ansible_collections.strata.libvirt.plugins.module_utils._seed.iso import read_iso
 from ansible_collections.strata.libvirt.plugins.module_utils._seed.resource import SeedResource, changed_files, seed_plan
 
 # more than any seed holds: a larger file is no seed of ours and is replaced
 READ_LIMIT = 64 * 1024 * 1024
-
-
-def write_atomic(path, data, mode, uid=-1, gid=-1):
-    """Write bytes to path through a private temporary file beside it: never visible half-written or wider."""
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix='.%s.strata-tmp-' % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(data)
-            handle.flush()
-            os.fchmod(handle.fileno(), mode)
-            if uid != -1 or gid != -1:
-                os.fchown(handle.fileno(), uid, gid)
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def owner_ids(owner, group):

@@ -8,7 +8,7 @@ umask 0 (where a mode left to the umask, os.makedirs' parents or AnsibleModule.a
 0777) and under umask 0277 (where it is narrower than meant), through the module's own code (test:///default,
 tmp_path).
 
-  seed file                0600 (option mode; it holds password hashes and keys)   _seed.file_seed.write_atomic
+  seed file                0600 (option mode; it holds password hashes and keys)   _connection.write_atomic
   seed volume              0600 in the volume XML (libvirt applies it)            _seed.volume_seed
   state dir, owners, locks 0700; the ownership registry 0600                       _connection.ensure_dir, replace_file
   image cache dir 0755; cached image and sidecar 0644 (no secret in them)          _image.cache
