@@ -7,7 +7,8 @@
 
 The module runs in the background (async_wrapper, as the gather_facts action runs its modules) with O(progress_file)
 set to a file in a temporary directory of the managed node. Every second one command reads the head of the job's
-results file and the progress file's new lines; the plugin prints the notable events (a VM started, ready, failed,
+results file and the progress file's new lines (on the controller itself, connection local without become, the
+plugin reads both files every quarter of a second, and runs no command); the plugin prints the notable events (a VM started, ready, failed,
 retried, restarted, skipped, waiting for a slot, stopped, forced, and the run's own lines) through Display. Once the
 job finished, async_status gives its result, and the task's result is the module's result as it returned it.
 
@@ -20,6 +21,7 @@ with become to an unprivileged user (the module could not write the file), and o
 module; also when its arguments do not validate (it fails at once).
 """
 
+import errno
 import json
 import os
 import re
@@ -39,6 +41,7 @@ display = Display()
 
 PREFIX = 'strata.libvirt.startup'
 POLL_INTERVAL = 1.0          # seconds between two looks at the progress file and the job
+LOCAL_POLL_INTERVAL = 0.25   # the same when the plugin reads the files itself (a read costs no process)
 FIRST_LOOK = 0.25            # seconds before the first look; each next one waits twice as long, up to POLL_INTERVAL
 TIME_LIMIT = 6 * 3600        # least number of seconds async_wrapper lets the module run (a bound, not a timeout)
 PROGRESS_FILE = 'startup-progress.jsonl'
@@ -73,6 +76,22 @@ def look_command(results_file, progress_file, seen):
     (in this order: once the job is seen finished, every event it wrote is in the lines that follow)."""
     return ("printf '%%s\\n' %s; head -c %d %s 2>/dev/null; printf '\\n%%s\\n' %s; tail -n +%d %s 2>/dev/null"
             % (MARKS[0], RESULTS_HEAD, shlex.quote(results_file), MARKS[1], seen + 1, shlex.quote(progress_file)))
+
+
+def read_look(results_file, progress_file, seen):
+    """What look_command prints, read from the files by this process: (results file head, progress lines after the
+    first `seen`); None when a file exists but cannot be read (another user's, e.g. with become)."""
+    parts = []
+    for path, read in ((results_file, lambda f: f.read(RESULTS_HEAD)),
+                       (progress_file, lambda f: b''.join(f.readlines()[seen:]))):
+        try:
+            with open(path, 'rb') as handle:
+                parts.append(to_text(read(handle), errors='surrogate_or_replace'))
+        except (IOError, OSError) as exc:
+            if exc.errno != errno.ENOENT:
+                return None
+            parts.append('')
+    return tuple(parts)
 
 
 def split_look(stdout):
@@ -216,17 +235,19 @@ class ActionModule(ActionBase):
             self._remove_tmp_path(tmpdir)
 
     def _follow(self, job, progress, task_vars, host):
-        """Every POLL_INTERVAL (sooner at first: a re-run of a running cluster takes a second or less), one command:
-        the job's state and the new events, shown; once the job finished (or its state cannot be read for
-        UNSEEN_LOOKS looks), async_status's answer, the module's result unless the job still runs."""
+        """Every POLL_INTERVAL (LOCAL_POLL_INTERVAL when the files are read here; sooner at first: a re-run of a
+        running cluster takes a second or less), one look: the job's state and the new events, shown; once the job
+        finished (or its state cannot be read for UNSEEN_LOOKS looks), async_status's answer, the module's result
+        unless the job still runs."""
         seen = 0
         unseen = 0
         delay = FIRST_LOOK
+        local = self._connection.transport == 'local' and not self._connection.become
         async_args = {'jid': job['ansible_job_id'], '_async_dir': os.path.dirname(job['results_file'])}
         while True:
             time.sleep(delay)
-            delay = min(POLL_INTERVAL, delay * 2)
-            state, seen = self._look(job['results_file'], progress, seen, host)
+            delay = min(LOCAL_POLL_INTERVAL if local else POLL_INTERVAL, delay * 2)
+            state, seen, local = self._look(job['results_file'], progress, seen, host, local)
             if state == 'running':
                 unseen = 0
                 continue
@@ -240,16 +261,21 @@ class ActionModule(ActionBase):
             if not (status.get('started') is True and not status.get('finished')):
                 return status
 
-    def _look(self, results_file, progress, seen, host):
-        """One look: the job's state (job_state) and the number of progress lines seen; shows the new notable ones."""
-        res = self._low_level_execute_command(look_command(results_file, progress, seen))
-        look = split_look(res.get('stdout'))
+    def _look(self, results_file, progress, seen, host, local):
+        """One look: the job's state (job_state), the number of progress lines seen, and whether the next look may
+        read the files itself; shows the new notable ones. The files are read by this process while it can
+        (connection local), else by one command."""
+        look = read_look(results_file, progress, seen) if local else None
+        if look is None:
+            local = False
+            res = self._low_level_execute_command(look_command(results_file, progress, seen))
+            look = split_look(res.get('stdout'))
         if look is None:
             display.vvv('%s: cannot read the job state and progress: rc=%s %s' % (PREFIX, res.get('rc'), res.get('stderr')))
-            return None, seen
+            return None, seen, local
         records, count = parse_lines(look[1])
         for record in records:
             line = event_line(record, host)
             if line is not None:
                 display.display(line, color=C.COLOR_ERROR if record.get('kind') == 'failed' else None)
-        return job_state(look[0]), seen + count
+        return job_state(look[0]), seen + count, local

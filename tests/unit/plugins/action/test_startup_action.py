@@ -13,6 +13,9 @@ ansible log (ANSIBLE_LOG_PATH) stamps each line with the time it was shown."""
 import datetime
 import importlib.util
 import json
+import os
+import shutil
+import subprocess
 import sys
 
 import pytest
@@ -109,6 +112,21 @@ def test_a_look_tells_the_job_state_and_the_new_lines():
     assert action.job_state(json.dumps({'changed': True, 'started': ['a'], 'actions': []})) == 'finished'
     assert action.job_state('{"changed": true, "vms": {"a": {"timeline": [') == 'finished'  # cut at RESULTS_HEAD
     assert action.job_state('') is None
+
+
+def test_reading_the_files_here_gives_what_the_look_command_prints(tmp_path):
+    results, events = tmp_path / 'j1.2', tmp_path / 'p.jsonl'
+    missing = action.read_look(str(results), str(events), 0)
+    assert missing == ('', '')  # neither file yet: no results file, no events
+    results.write_text('{"started": 1, "finished": 0, "ansible_job_id": "j1.2"}' + ' ' * 2000)
+    events.write_text('{"t": 0.1}\n{"t": 0.2}\n{"t": 0.3}\n{"t": 0.')
+    for seen in (0, 2, 3, 4):
+        out = subprocess.run(['/bin/sh', '-c', action.look_command(str(results), str(events), seen)],
+                             capture_output=True, text=True, check=True).stdout
+        assert action.read_look(str(results), str(events), seen) == action.split_look(out), seen
+    assert len(action.read_look(str(results), str(events), 0)[0]) == action.RESULTS_HEAD
+    # a file this process cannot read (here a directory): None, and the plugin runs the command instead
+    assert action.read_look(str(tmp_path), str(events), 0) is None
 
 
 def test_module_result_keeps_the_modules_keys():
@@ -260,3 +278,39 @@ def test_a_rerun_shows_two_lines_and_a_failure_fails_the_task(tmp_path):
     # async: refused at once, saying why (async_status would wait for a 'started' job forever)
     assert results['in_background']['failed'] is True
     assert 'does not take the task keyword async' in results['in_background']['msg']
+
+
+LOOK_PLAY = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Read here
+      strata.libvirt.startup: &start
+        uri: "{{ node_uri }}"
+        state_dir: "{{ work }}/state"
+        vms: [{name: gw, probes: ["{{ probe }}"]}]
+    - name: Read by a command
+      strata.libvirt.startup: *start
+      become: true
+      become_method: su
+      when: with_become
+"""
+
+
+@needs_libvirt
+def test_on_the_controller_the_plugin_reads_the_files_and_runs_no_command(tmp_path):
+    """Connection local: each look reads the results and progress files here, a quarter of a second apart; with
+    become (the files may be another user's) one command per look reads them."""
+    become = os.geteuid() == 0 and shutil.which('su') is not None
+    variables = {'work': str(tmp_path), 'node_uri': node_uri(tmp_path / 'node.xml', shut_off=('gw',)),
+                 'probe': sleep_probe(1.5), 'with_become': become}
+    proc = run_playbook(tmp_path, LOOK_PLAY, variables, '-vvv')
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    tasks = dict((part.split(']', 1)[0], part) for part in proc.stdout.split('TASK [')[1:])
+    here = tasks['Read here']
+    assert texts(progress(here))[1:] == ['gw: start issued (started)', 'gw: ready']
+    assert action.MARKS[0] not in here  # no look command ran
+    if become:
+        by_command = tasks['Read by a command']
+        assert 'gw: ready' in by_command and by_command.count(action.MARKS[0]) >= 2
