@@ -248,6 +248,16 @@ options:
         does not watch.
     type: bool
     default: false
+  host_keys:
+    description:
+      - Read each VM's SSH host keys once it is ready, in its own thread while the VMs after it start, through the
+        QEMU guest agent, else the block cloud-init writes to the serial console log, as
+        M(strata.libvirt.domain_info) reads them with O(strata.libvirt.domain_info#module:host_keys=true). The keys
+        are in RV(host_keys) and in each VM's entry of RV(vms). Not in check mode, and not for VMs of another host.
+      - The run waits at its end at most 60 seconds for reads still under way; a VM whose keys could not be read
+        has its reason in C(error).
+    type: bool
+    default: false
   grace:
     description: Default of O(vms[].grace), seconds a VM gets to shut down before it is forced off. V(0) forces at once.
     type: float
@@ -510,6 +520,16 @@ config:
   description: The validated definition, as the boot-time service reads it (JSON).
   returned: success
   type: dict
+host_keys:
+  description:
+    - With O(host_keys=true), the keys read from each ready VM, in the shape of the C(domains) of
+      M(strata.libvirt.domain_info) with O(strata.libvirt.domain_info#module:host_keys=true) (C(name), C(active),
+      C(host_keys) with C(keys), C(source) and C(error)), so that the cluster role compares them with its
+      known_hosts file without reading them again.
+  returned: when O(host_keys=true)
+  type: list
+  elements: dict
+  sample: [{"name": "gw", "active": true, "host_keys": {"keys": ["ssh-ed25519 AAAAC3..."], "source": "agent", "error": null}}]
 worst_case:
   description: Upper bounds, in seconds, of a full C(start) and C(stop) of this definition (the boot service's systemd timeouts).
   returned: success

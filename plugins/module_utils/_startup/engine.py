@@ -37,6 +37,7 @@ from ansible_collections.strata.libvirt.plugins.module_utils._startup.schedule i
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.spec import AUTO, local_vms
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.probing import ProbeMixin
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.starting import StartMixin
+from ansible_collections.strata.libvirt.plugins.module_utils._startup import keys
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.stopping import StopMixin
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.timing import Clock, iso, seconds_text
 
@@ -73,6 +74,7 @@ class Engine(StartMixin, ProbeMixin, StopMixin):
                                           'timeline': []})
                             for vm in config['vms'])
         self.tier_records = []
+        self.waits = []        # the threads that wait for a VM to be ready (and then read its host keys)
         self.limits = {'max_parallel': None, 'labels': {}, 'text': 'no start limit', 'short': 'no start limit'}
         self.schedule = None
         self.verify_only = False
@@ -365,6 +367,8 @@ class Engine(StartMixin, ProbeMixin, StopMixin):
             'probes_from': probes_from,
             'warnings': list(self.warnings),
         }
+        if self.config.get('host_keys'):
+            result['host_keys'] = keys.found(self.records)
         cancelled = self.cancel_requested.is_set() and self.config['state'] == 'started' and not self.check_mode
         if self.failures or self.errors or cancelled:
             result['failed'] = True

@@ -99,6 +99,7 @@ def argument_spec():
         restart_on_timeout=dict(type='bool', default=DEFAULTS['restart_on_timeout']),
         start_delay=dict(type='float', default=DEFAULTS['start_delay']),
         watch=dict(type='bool', default=DEFAULTS['watch']),
+        host_keys=dict(type='bool', default=False),
     )
 
 
@@ -337,6 +338,7 @@ def normalize(params):
         'restart_on_timeout': restart,
         'start_delay': _number(params.get('start_delay'), 'start_delay') or float(DEFAULTS['start_delay']),
         'watch': _flag(params.get('watch'), 'watch', DEFAULTS['watch']),
+        'host_keys': _flag(params.get('host_keys'), 'host_keys', False),
         'vms': vms,
     }
 

@@ -19,6 +19,7 @@ import queue
 
 from ansible_collections.strata.libvirt.plugins.module_utils._errors import StrataError
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
+from ansible_collections.strata.libvirt.plugins.module_utils._startup import keys
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.domains import start_domain
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.schedule import Schedule
 from ansible_collections.strata.libvirt.plugins.module_utils._startup.timing import seconds_text
@@ -97,6 +98,7 @@ class StartMixin(object):
             except queue.Empty:
                 continue
             self._outcome(sched, kind, name, detail)
+        self._await_key_reads()
         for name in sched.not_started():
             if self.records[name]['status'] == 'not started' and sched.halted and to_start:
                 self.records[name]['reason'] = 'not started: %s' % (self.abandon_why or 'the start was stopped')
@@ -136,7 +138,18 @@ class StartMixin(object):
         def wait():
             self._wait_ready(name, self.graph['level'][name], self.tier_deadline(self.graph['level'][name]), self.abandoned)
             outcomes.put(('waited', name, None))
-        self.thread(wait, 'strata-startup-%s' % name)
+            # after the outcome: the VMs that wait for this one start while its keys are read
+            if self.config.get('host_keys') and self.records[name]['status'] == 'ready' and not self.vms[name]['remote']:
+                self.records[name]['host_keys'] = keys.read(self.conn, self.config['uri'], name)
+        self.waits.append(self.thread(wait, 'strata-startup-%s' % name))
+
+    def _await_key_reads(self):
+        """The host keys still being read when the last VM is ready (option host_keys), within keys.KEYS_WAIT."""
+        if not self.config.get('host_keys'):
+            return
+        end = self.clock.since() + keys.KEYS_WAIT
+        for thread in self.waits:
+            thread.join(max(0.0, end - self.clock.since()))
 
     def _start_batch(self, batch, sched, outcomes):
         """Issue the start calls of the VMs the schedule let go, side by side under the per-URI lock."""
