@@ -132,3 +132,19 @@ def test_the_playbooks_host_pattern_takes_a_list_and_names_the_variable_when_bad
     bad = run_playbook(tmp_path, play, dict(VARS, strata_hypervisors=''))
     assert bad.returncode != 0 and 'strata_hypervisors: \'\' is not a host pattern' in bad.stdout + bad.stderr, \
         bad.stdout[-3000:] + bad.stderr[-2000:]
+
+
+def test_a_start_that_is_not_true_or_false_fails_before_anything(tmp_path):
+    run = run_play(tmp_path, """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - ansible.builtin.include_role: {name: strata.libvirt.cluster}
+      vars: {strata_cluster: "{{ cluster_a }}", strata_start: maybe, cluster_generate_ssh_key: false}
+""")
+    assert run.returncode != 0
+    out = run.stdout + run.stderr
+    assert 'cluster_start' in out and "'maybe'" in out and 'bool' in out, out[-3000:]
+    # the role's argument validation stopped it: no plan, no lock, no libvirt call
+    assert 'Take the lock' not in out and 'Resolve and validate the cluster definition' not in out, out[-3000:]
