@@ -8,9 +8,10 @@
 The module runs in the background (async_wrapper, as the gather_facts action runs its modules) with O(progress_file)
 set to a file in a temporary directory of the managed node. Every second one command reads the head of the job's
 results file and the progress file's new lines (on the controller itself, connection local without become, the
-plugin reads both files every quarter of a second, and runs no command); the plugin prints the notable events (a VM started, ready, failed,
-retried, restarted, skipped, waiting for a slot, stopped, forced, and the run's own lines) through Display. Once the
-job finished, async_status gives its result, and the task's result is the module's result as it returned it.
+plugin reads both files every quarter of a second, and runs no command); the plugin prints the notable events (a
+VM started, ready, failed, retried, restarted, skipped, waiting for a slot, stopped, forced, and the run's own lines)
+through Display. Once the job finished, async_status gives its result, and the task's result is the module's result
+as it returned it.
 
 The job's state is read from the results file, not from async_status's `finished`: async_status takes a result with
 a key `started` for its placeholder of a running job, and the startup module returns `started` (the VMs it started).

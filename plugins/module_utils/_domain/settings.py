@@ -157,6 +157,15 @@ def cpu_settings(cpu):
     return settings
 
 
+def console_log(devices):
+    """The log file of the first serial console that has a log, None without one (devices: the <devices> element,
+    of lxml or of xml.etree)."""
+    for serial in devices.findall('serial'):
+        if serial.find('log') is not None:
+            return serial.find('log').get('file')
+    return None
+
+
 def parse_domain(root):
     """Normalised settings of a domain XML (persistent or live). Generated values are kept apart:
     MACs and disk targets are part of the entries (they are facts), PCI addresses, aliases,
@@ -170,11 +179,7 @@ def parse_domain(root):
     vcpu = root.find('vcpu')
     tb_cache = root.find('features/tcg/tb-cache')
     serials = devices.findall('serial')
-    log = None
-    for serial in serials:
-        if serial.find('log') is not None:
-            log = serial.find('log').get('file')
-            break
+    log = console_log(devices)
     hostdevs = [address for address in (hostdev_address(elem) for elem in devices.findall('hostdev')) if address]
     graphics = [g.get('type') for g in devices.findall('graphics')]
     firmware = _firmware(os_elem)

@@ -20,11 +20,11 @@ KEYS_WAIT = 60.0   # seconds the run waits at its end for the key reads still un
 
 
 def console_log(xml):
-    """The file of the domain's first serial console log, None without one."""
-    for log in ElementTree.fromstring(xml).findall('./devices/serial/log'):
-        if log.get('file'):
-            return log.get('file')
-    return None
+    """The domain's serial console log file, as its settings name it (_domain.settings.console_log), None without
+    one. Imported here, as _domain.hostkeys in read()."""
+    from ansible_collections.strata.libvirt.plugins.module_utils._domain import settings
+    devices = ElementTree.fromstring(xml).find('devices')
+    return settings.console_log(devices) if devices is not None else None
 
 
 def read(conn, uri, name):
