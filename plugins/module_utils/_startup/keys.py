@@ -12,7 +12,7 @@ thread once it is ready, while the VMs after it start and boot.
 Private to strata.libvirt; no compatibility promise.
 """
 
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 from ansible_collections.strata.libvirt.plugins.module_utils import _connection
 
